@@ -155,13 +155,26 @@ func (m *Model) Validate() field.ErrorList {
 			errs = append(errs, field.Duplicate(path.Child("name"), name))
 		}
 		names[name] = true
+		if len(pod.IPs) == 0 {
+			errs = append(errs, field.Required(path.Child("ips"), "a pod needs an IP to be probed"))
+		}
 		errs = append(errs, validateIPs(path.Child("ips"), pod.IPs)...)
+		portNames := map[string]bool{}
 		for j, c := range pod.Containers {
 			cpath := path.Child("containers").Index(j)
 			if c.Name == "" {
 				errs = append(errs, field.Required(cpath.Child("name"), "a container needs a name"))
 			}
 			errs = append(errs, validatePorts(cpath.Child("ports"), c.Ports)...)
+			for k, p := range c.Ports {
+				if p.Name == "" {
+					continue
+				}
+				if portNames[p.Name] {
+					errs = append(errs, field.Duplicate(cpath.Child("ports").Index(k).Child("name"), p.Name))
+				}
+				portNames[p.Name] = true
+			}
 		}
 	}
 	for i, ext := range m.Externals {
@@ -286,7 +299,7 @@ func parseIPs(ips []string) []netip.Addr {
 	out := make([]netip.Addr, 0, len(ips))
 	for _, s := range ips {
 		if ip, err := netip.ParseAddr(s); err == nil {
-			out = append(out, ip)
+			out = append(out, ip.Unmap())
 		}
 	}
 	return out
