@@ -25,7 +25,7 @@ func (e *Engine) Table() *Table {
 		}
 	}
 	for p, pp := range e.ports {
-		served := t.served[p]
+		served := newBitset(n)
 		for d, ep := range e.endpoints {
 			if primary[d] >= 0 && ep.Serves(pp) {
 				served.set(d)
@@ -48,7 +48,7 @@ func (e *Engine) Table() *Table {
 			allowedIn[d] = in
 		}
 		destinations := portDestinations{engine: e, pp: pp, all: all}
-		out := t.allowed[p]
+		out, present := t.allowed[p], t.present[p]
 		for s := range n {
 			allowedOut := all
 			if len(e.isolation[egress][s]) > 0 {
@@ -64,6 +64,7 @@ func (e *Engine) Table() *Table {
 				if !served.has(d) {
 					continue
 				}
+				present.set(s*n + d)
 				ok := s == d || (e.hasFamily[primary[d]].has(s) && allowedOut.has(d) && (allowedIn[d] == nil || allowedIn[d].has(s)))
 				if ok {
 					out.set(s*n + d)

@@ -9,16 +9,16 @@ import (
 // Table is a truth table: for every source, destination and port/protocol the
 // destination serves, whether the connection is allowed. Rows are sources,
 // columns are destinations, one grid per port/protocol. Cells for a port the
-// destination does not serve are absent. It is dense: a million-cell table
-// takes a few hundred kilobytes.
+// destination does not serve, or (in an observed table) never probed, are
+// absent. It is dense: a million-cell table takes a few hundred kilobytes.
 type Table struct {
 	names     []string
 	index     map[string]int
 	ports     []PortProtocol
 	portIndex map[PortProtocol]int
-	// served[p] holds the destinations that serve port p.
-	served []bitset
-	// allowed[p] holds bit from*n+to for every allowed cell of port p.
+	// present[p] and allowed[p] hold bit from*n+to for every present and
+	// every allowed cell of port p.
+	present []bitset
 	allowed []bitset
 }
 
@@ -47,7 +47,7 @@ func NewTable(endpoints []string, ports []PortProtocol) *Table {
 		index:     make(map[string]int, n),
 		ports:     append([]PortProtocol(nil), ports...),
 		portIndex: make(map[PortProtocol]int, len(ports)),
-		served:    make([]bitset, len(ports)),
+		present:   make([]bitset, len(ports)),
 		allowed:   make([]bitset, len(ports)),
 	}
 	for i, name := range t.names {
@@ -55,7 +55,7 @@ func NewTable(endpoints []string, ports []PortProtocol) *Table {
 	}
 	for i, pp := range t.ports {
 		t.portIndex[pp] = i
-		t.served[i] = newBitset(n)
+		t.present[i] = newBitset(n * n)
 		t.allowed[i] = newBitset(n * n)
 	}
 	return t
@@ -67,8 +67,7 @@ func (t *Table) Endpoints() []string { return t.names }
 // Ports returns the port/protocols of the table, in order.
 func (t *Table) Ports() []PortProtocol { return t.ports }
 
-// Set records a cell: the destination serves pp, and the connection is
-// allowed or not.
+// Set records a cell as present, allowed or not.
 func (t *Table) Set(from, to string, pp PortProtocol, allowed bool) error {
 	f, d, p, err := t.locate(from, to, pp)
 	if err != nil {
@@ -79,8 +78,8 @@ func (t *Table) Set(from, to string, pp PortProtocol, allowed bool) error {
 }
 
 func (t *Table) set(from, to, p int, allowed bool) {
-	t.served[p].set(to)
 	bit := from*len(t.names) + to
+	t.present[p].set(bit)
 	if allowed {
 		t.allowed[p].set(bit)
 	} else {
@@ -91,10 +90,11 @@ func (t *Table) set(from, to, p int, allowed bool) {
 // Get returns the verdict of a cell, and ok=false when the cell is absent.
 func (t *Table) Get(from, to string, pp PortProtocol) (allowed, ok bool) {
 	f, d, p, err := t.locate(from, to, pp)
-	if err != nil || !t.served[p].has(d) {
+	bit := f*len(t.names) + d
+	if err != nil || !t.present[p].has(bit) {
 		return false, false
 	}
-	return t.allowed[p].has(f*len(t.names) + d), true
+	return t.allowed[p].has(bit), true
 }
 
 // Allowed is Get under the name the engine's callers read best.
@@ -125,7 +125,7 @@ func (t *Table) Each(fn func(Cell) bool) {
 	for p, pp := range t.ports {
 		for f := range n {
 			for d := range n {
-				if !t.served[p].has(d) {
+				if !t.present[p].has(f*n + d) {
 					continue
 				}
 				c := Cell{From: t.names[f], To: t.names[d], Port: pp.Port, Protocol: pp.Protocol, Allowed: t.allowed[p].has(f*n + d)}
@@ -146,9 +146,8 @@ func (t *Table) Cells() []Cell {
 
 // Count returns the number of present cells and of allowed ones.
 func (t *Table) Count() (cells, allowed int) {
-	n := len(t.names)
 	for p := range t.ports {
-		cells += t.served[p].count() * n
+		cells += t.present[p].count()
 		allowed += t.allowed[p].count()
 	}
 	return cells, allowed
@@ -175,12 +174,13 @@ func Diff(expected, observed *Table) ([]Mismatch, error) {
 	for p := range expected.ports {
 		for f := range n {
 			for d := range n {
-				if !expected.served[p].has(d) {
+				bit := f*n + d
+				if !expected.present[p].has(bit) {
 					continue
 				}
-				want := expected.allowed[p].has(f*n + d)
-				got := observed.allowed[p].has(f*n + d)
-				missing := !observed.served[p].has(d)
+				want := expected.allowed[p].has(bit)
+				got := observed.allowed[p].has(bit)
+				missing := !observed.present[p].has(bit)
 				if want == got && !missing {
 					continue
 				}

@@ -1,0 +1,106 @@
+package matrix
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+)
+
+// Grid symbols, as in the upstream netpol e2e: allowed, denied, and no cell
+// (the destination does not serve the port). In a diff grid, a wrong cell is
+// X and a cell never observed is "?".
+const (
+	symbolAllowed = "."
+	symbolDenied  = "X"
+	symbolAbsent  = "-"
+	symbolMissing = "?"
+)
+
+// Grid renders one port/protocol of the table: rows are sources, columns are
+// destinations, "." allowed, "X" denied, "-" not served.
+func (t *Table) Grid(pp PortProtocol) string {
+	p, ok := t.portIndex[pp]
+	if !ok {
+		return fmt.Sprintf("%s: not in the table\n", pp)
+	}
+	return t.grid(pp.String(), func(f, d int) string {
+		bit := f*len(t.names) + d
+		switch {
+		case !t.present[p].has(bit):
+			return symbolAbsent
+		case t.allowed[p].has(bit):
+			return symbolAllowed
+		default:
+			return symbolDenied
+		}
+	})
+}
+
+// String renders every port/protocol's grid.
+func (t *Table) String() string {
+	var b strings.Builder
+	for i, pp := range t.ports {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(t.Grid(pp))
+	}
+	return b.String()
+}
+
+func (t *Table) grid(title string, cell func(from, to int) string) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 1, 1, 1, ' ', 0)
+	fmt.Fprint(w, title)
+	for _, name := range t.names {
+		fmt.Fprint(w, "\t"+name)
+	}
+	fmt.Fprintln(w)
+	for f, name := range t.names {
+		fmt.Fprint(w, name)
+		for d := range t.names {
+			fmt.Fprint(w, "\t"+cell(f, d))
+		}
+		fmt.Fprintln(w)
+	}
+	_ = w.Flush() // writes to a strings.Builder cannot fail
+	return b.String()
+}
+
+// Comparison renders, for every port/protocol where observed disagrees with
+// expected, the expected grid, the observed grid and a diff grid ("." right,
+// "X" wrong, "?" never observed). Observed cells that expected lacks are not
+// shown. It returns "" when the tables agree.
+func Comparison(expected, observed *Table) (string, error) {
+	if err := sameShape(expected, observed); err != nil {
+		return "", err
+	}
+	n := len(expected.names)
+	var b strings.Builder
+	for p, pp := range expected.ports {
+		wrong := 0
+		diff := expected.grid("diff "+pp.String(), func(f, d int) string {
+			bit := f*n + d
+			if !expected.present[p].has(bit) {
+				return symbolAbsent
+			}
+			if !observed.present[p].has(bit) {
+				wrong++
+				return symbolMissing
+			}
+			if expected.allowed[p].has(bit) != observed.allowed[p].has(bit) {
+				wrong++
+				return symbolDenied
+			}
+			return symbolAllowed
+		})
+		if wrong == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%s: %d wrong cells\n", pp, wrong)
+		b.WriteString("expected\n" + expected.Grid(pp))
+		b.WriteString("observed\n" + observed.Grid(pp))
+		b.WriteString(diff + "\n")
+	}
+	return b.String(), nil
+}
