@@ -23,7 +23,9 @@ type Source interface {
 }
 
 // Seeded returns a deterministic Source for a seed.
-func Seeded(seed uint64) Source { return seededSource{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))} }
+func Seeded(seed uint64) Source {
+	return seededSource{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
 
 type seededSource struct{ r *rand.Rand }
 

@@ -74,7 +74,9 @@ type Note struct {
 	Message  string
 }
 
-func (n Note) String() string { return fmt.Sprintf("%s: document %d: %s", n.File, n.Document, n.Message) }
+func (n Note) String() string {
+	return fmt.Sprintf("%s: document %d: %s", n.File, n.Document, n.Message)
+}
 
 // Policies is the result of loading NetworkPolicy manifests.
 type Policies struct {
