@@ -1,0 +1,348 @@
+package matrix
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Runner probes every cell of an expected truth table through a Transport
+// and builds the observed table. Every source's batch runs at once, so a
+// round costs about one probe timeout whatever the matrix size; cells that
+// disagree with the expectation are probed again, round after round, until
+// they agree (twice in a row, so a passing glimpse is not taken for
+// convergence) or the convergence deadline passes.
+type Runner struct {
+	Transport Transport
+	// ProbeTimeout bounds each probe (default 1s).
+	ProbeTimeout time.Duration
+	// Convergence is how long wrong cells are retried (default 10s; 0 keeps the default,
+	// a negative value probes once).
+	Convergence time.Duration
+	// RetryInterval is the least time between the starts of two rounds
+	// (default 250ms), so fast wrong answers do not turn into a busy loop.
+	RetryInterval time.Duration
+	// Sources limits which endpoints probes are sent from (nil: all of them).
+	// Cells from other sources are reported as not probed.
+	Sources func(Endpoint) bool
+	// Address returns the address to probe a destination at (nil: its primary IP).
+	Address func(to Endpoint, pp PortProtocol) string
+	// ICMP adds an informational ICMP echo probe per pair of endpoints.
+	ICMP bool
+	// Progress, when set, is called after every batch with cells done and total.
+	Progress func(done, total int)
+}
+
+// CellResult is everything observed about one cell.
+type CellResult struct {
+	Cell
+	Expected bool `json:"expected"`
+	// Attempts is how many times the cell was probed; History their outcomes.
+	Attempts int       `json:"attempts"`
+	History  []Outcome `json:"history"`
+	Last     Result    `json:"last"`
+	// Converged is set when the last two probes (or the only one) agree with
+	// the expectation; ConvergedAfter is when it first agreed, counted from
+	// the start of the run.
+	Converged      bool          `json:"converged"`
+	ConvergedAfter time.Duration `json:"convergedAfterNs"`
+	// Flaky is set when the cell agreed with the expectation and later did not.
+	Flaky bool `json:"flaky,omitempty"`
+}
+
+// Report is the result of a run.
+type Report struct {
+	Expected *Table
+	Observed *Table
+	// Cells holds every probed cell, in table order.
+	Cells []*CellResult
+	// ICMP maps "from -> to" to the informational ICMP outcome.
+	ICMP     map[string]Outcome
+	Rounds   int
+	Duration time.Duration
+}
+
+// Failures returns the cells that disagree with the expectation or whose
+// probe did not behave (a reply from the wrong peer, or an error), plus the
+// cells that were never probed.
+func (r *Report) Failures() []*CellResult {
+	var out []*CellResult
+	for _, c := range r.Cells {
+		if c.Allowed != c.Expected || c.Last.Outcome == WrongPeer || c.Last.Outcome == Error || c.Flaky {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Explainer explains an expected cell; *Engine is one.
+type Explainer interface {
+	Explain(from, to string, pp PortProtocol) (*Explanation, error)
+}
+
+// FailureMessage renders a failed run for a human: the expected, observed and
+// diff grids of every port with wrong cells, then each wrong cell with what
+// was observed and why the engine expected otherwise. It returns "" when the
+// run passed.
+func (r *Report) FailureMessage(explain Explainer) string {
+	failures := r.Failures()
+	if len(failures) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d cells wrong after %d rounds (%s)\n\n", len(failures), len(r.Cells), r.Rounds, r.Duration.Round(time.Millisecond))
+	if grids, err := Comparison(r.Expected, r.Observed); err == nil {
+		b.WriteString(grids)
+	}
+	for _, c := range failures {
+		fmt.Fprintf(&b, "%s: expected %s, observed %s (%d attempts: %s)", c.Cell, verdict(c.Expected), c.Last.Outcome, c.Attempts, joinOutcomes(c.History))
+		if c.Last.Detail != "" {
+			fmt.Fprintf(&b, "; %s", c.Last.Detail)
+		}
+		if c.Last.Outcome == WrongPeer {
+			fmt.Fprintf(&b, "; answered by %s", c.Last.Peer)
+		}
+		if c.Flaky {
+			b.WriteString("; FLAKY: it agreed with the expectation, then did not")
+		}
+		b.WriteString("\n")
+		if explain != nil {
+			if x, err := explain.Explain(c.From, c.To, c.PortProtocol()); err == nil {
+				b.WriteString(indent(x.String(), "    "))
+			}
+		}
+	}
+	return b.String()
+}
+
+func verdict(allowed bool) string {
+	if allowed {
+		return "allowed"
+	}
+	return "denied"
+}
+
+func joinOutcomes(h []Outcome) string {
+	s := make([]string, len(h))
+	for i, o := range h {
+		s[i] = string(o)
+	}
+	return strings.Join(s, ",")
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = prefix + lines[i]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// pendingCell is a cell to probe with its bookkeeping.
+type pendingCell struct {
+	result *CellResult
+	from   int
+	to     int
+	port   int
+	host   string
+	// confirm: the cell agreed after disagreeing and needs one more agreeing probe.
+	confirm bool
+}
+
+// Run probes every present cell of expected, whose endpoints are given in
+// table order.
+func (r *Runner) Run(ctx context.Context, expected *Table, endpoints []Endpoint) (*Report, error) {
+	if r.Transport == nil {
+		return nil, fmt.Errorf("runner has no transport")
+	}
+	if len(endpoints) != len(expected.names) {
+		return nil, fmt.Errorf("%d endpoints for a table of %d", len(endpoints), len(expected.names))
+	}
+	for i, ep := range endpoints {
+		if ep.Name != expected.names[i] {
+			return nil, fmt.Errorf("endpoint %d is %q, the table has %q", i, ep.Name, expected.names[i])
+		}
+	}
+	timeout, convergence := r.ProbeTimeout, r.Convergence
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	if convergence == 0 {
+		convergence = 10 * time.Second
+	}
+	interval := r.RetryInterval
+	if interval <= 0 {
+		interval = 250 * time.Millisecond
+	}
+	start := time.Now()
+	report := &Report{Expected: expected, Observed: NewTable(expected.names, expected.ports), ICMP: map[string]Outcome{}}
+	var pending []*pendingCell
+	n := len(endpoints)
+	for p, pp := range expected.ports {
+		for f := range n {
+			if r.Sources != nil && !r.Sources(endpoints[f]) {
+				continue
+			}
+			for d := range n {
+				bit := f*n + d
+				if !expected.present[p].has(bit) {
+					continue
+				}
+				host, err := r.address(endpoints[d], pp)
+				if err != nil {
+					return nil, err
+				}
+				cell := &CellResult{Cell: Cell{From: endpoints[f].Name, To: endpoints[d].Name, Port: pp.Port, Protocol: pp.Protocol}, Expected: expected.allowed[p].has(bit)}
+				report.Cells = append(report.Cells, cell)
+				pending = append(pending, &pendingCell{result: cell, from: f, to: d, port: p, host: host})
+			}
+		}
+	}
+	var icmp []*pendingCell
+	if r.ICMP {
+		for f := range n {
+			if r.Sources != nil && !r.Sources(endpoints[f]) {
+				continue
+			}
+			for d := range n {
+				if ip, ok := endpoints[d].PrimaryIP(); ok && f != d {
+					icmp = append(icmp, &pendingCell{from: f, to: d, host: ip.String()})
+				}
+			}
+		}
+	}
+	total := len(pending)
+	done := 0
+	for round := 1; len(pending) > 0 || len(icmp) > 0; round++ {
+		report.Rounds = round
+		roundStart := time.Now()
+		results, err := r.round(ctx, endpoints, pending, icmp, timeout)
+		if err != nil {
+			return nil, err
+		}
+		for i, c := range icmp {
+			report.ICMP[endpoints[c.from].Name+" -> "+endpoints[c.to].Name] = results[len(pending)+i].Outcome
+		}
+		icmp = nil
+		elapsed := time.Since(start)
+		var again []*pendingCell
+		for i, c := range pending {
+			res := results[i]
+			cr := c.result
+			cr.Attempts++
+			cr.History = append(cr.History, res.Outcome)
+			cr.Last = res
+			cr.Allowed = res.Outcome.Reached()
+			report.Observed.set(c.from, c.to, c.port, cr.Allowed)
+			agrees := cr.Allowed == cr.Expected && res.Outcome != WrongPeer && res.Outcome != Error
+			switch {
+			case agrees && (cr.Attempts == 1 || c.confirm):
+				cr.Converged = true
+				if cr.Attempts == 1 {
+					cr.ConvergedAfter = elapsed
+				}
+			case agrees:
+				cr.ConvergedAfter = elapsed
+				c.confirm = true
+				again = append(again, c)
+			default:
+				if c.confirm {
+					cr.Flaky = true
+				}
+				c.confirm = false
+				again = append(again, c)
+			}
+		}
+		done = total - len(again)
+		if r.Progress != nil {
+			r.Progress(done, total)
+		}
+		if len(again) == 0 || convergence < 0 || time.Since(start) >= convergence {
+			break
+		}
+		pending = again
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(interval - time.Since(roundStart)):
+		}
+	}
+	report.Duration = time.Since(start)
+	return report, nil
+}
+
+func (r *Runner) address(to Endpoint, pp PortProtocol) (string, error) {
+	if r.Address != nil {
+		return r.Address(to, pp), nil
+	}
+	ip, ok := to.PrimaryIP()
+	if !ok {
+		return "", fmt.Errorf("%s has no IP address to probe", to.Name)
+	}
+	return ip.String(), nil
+}
+
+// round runs one batch per source, all at once, and returns results aligned
+// with cells followed by icmp.
+func (r *Runner) round(ctx context.Context, endpoints []Endpoint, cells, icmp []*pendingCell, timeout time.Duration) ([]Result, error) {
+	type batch struct {
+		probes []Probe
+		index  []int // position in the combined results
+	}
+	batches := map[int]*batch{}
+	add := func(from int, p Probe, at int) {
+		b := batches[from]
+		if b == nil {
+			b = &batch{}
+			batches[from] = b
+		}
+		p.ID = len(b.probes)
+		b.probes = append(b.probes, p)
+		b.index = append(b.index, at)
+	}
+	for i, c := range cells {
+		add(c.from, Probe{Host: c.host, Port: c.result.Port, Protocol: c.result.Protocol, Expect: endpoints[c.to].Name, TimeoutMillis: timeout.Milliseconds()}, i)
+	}
+	for i, c := range icmp {
+		add(c.from, Probe{Host: c.host, Protocol: ProtocolICMP, Expect: endpoints[c.to].Name, TimeoutMillis: timeout.Milliseconds()}, len(cells)+i)
+	}
+	results := make([]Result, len(cells)+len(icmp))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for from, b := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := r.Transport.RunBatch(ctx, endpoints[from], b.probes)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("probing from %s: %w", endpoints[from].Name, err)
+				}
+				return
+			}
+			got := make([]bool, len(b.probes))
+			for _, res := range out {
+				if res.ID < 0 || res.ID >= len(b.probes) || got[res.ID] {
+					continue
+				}
+				got[res.ID] = true
+				results[b.index[res.ID]] = res
+			}
+			for id, ok := range got {
+				if !ok {
+					results[b.index[id]] = Result{ID: id, Outcome: Error, Detail: "the transport returned no result for this probe"}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return results, ctx.Err()
+}
