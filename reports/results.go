@@ -1,0 +1,211 @@
+// Package reports defines netpolcheck's results format (results.json), builds
+// it from runner reports, reads it back, reads JUnit files, and compares runs
+// across CNIs.
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/netpolcheck/netpolcheck/matrix"
+)
+
+// SchemaVersion is the version of the results format written by this package.
+const SchemaVersion = 1
+
+// Case states.
+const (
+	Passed  = "passed"
+	Failed  = "failed"
+	Skipped = "skipped"
+)
+
+// LabelImplementationDefined marks cases whose verdict depends on behaviour
+// the API leaves to implementations; a CNI that differs there diverges, it
+// does not fail.
+const LabelImplementationDefined = "ImplementationDefined"
+
+// Run is the results of one run of the suites against one cluster and CNI.
+type Run struct {
+	SchemaVersion int `json:"schemaVersion"`
+	// Name labels the run in comparisons (by default the CNI's name).
+	Name              string    `json:"name"`
+	CNI               string    `json:"cni"`
+	Provider          string    `json:"provider"`
+	KubernetesVersion string    `json:"kubernetesVersion,omitempty"`
+	StartedAt         time.Time `json:"startedAt"`
+	DurationSeconds   float64   `json:"durationSeconds"`
+	Cases             []Case    `json:"cases"`
+}
+
+// Case is one test case: a recipe, a conformance case or a generated case.
+type Case struct {
+	// ID is stable across runs: "<suite>/<case>", such as "recipes/seed004/5.7".
+	ID              string   `json:"id"`
+	Name            string   `json:"name"`
+	Suite           string   `json:"suite"`
+	Labels          []string `json:"labels,omitempty"`
+	State           string   `json:"state"`
+	DurationSeconds float64  `json:"durationSeconds"`
+	// Failure is the failure message, when State is failed.
+	Failure string `json:"failure,omitempty"`
+	Steps   []Step `json:"steps,omitempty"`
+}
+
+// ImplementationDefined reports whether the case carries the label.
+func (c Case) ImplementationDefined() bool {
+	return slices.Contains(c.Labels, LabelImplementationDefined)
+}
+
+// Step is one probe matrix of a case.
+type Step struct {
+	Name   string `json:"name"`
+	Cells  int    `json:"cells"`
+	Wrong  int    `json:"wrong"`
+	Rounds int    `json:"rounds"`
+	// Convergence summarises, over the step's cells, the time from the start
+	// of probing until each cell agreed with the expectation.
+	Convergence Convergence `json:"convergence"`
+	Mismatches  []Mismatch  `json:"mismatches,omitempty"`
+	Table       *Snapshot   `json:"table,omitempty"`
+}
+
+// Convergence holds percentiles in seconds.
+type Convergence struct {
+	P50 float64 `json:"p50Seconds"`
+	P99 float64 `json:"p99Seconds"`
+	Max float64 `json:"maxSeconds"`
+}
+
+// Mismatch is a wrong cell and why the engine expected otherwise.
+type Mismatch struct {
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Port        int32  `json:"port"`
+	Protocol    string `json:"protocol"`
+	Expected    bool   `json:"expected"`
+	Observed    string `json:"observed"`
+	Attempts    int    `json:"attempts"`
+	Flaky       bool   `json:"flaky,omitempty"`
+	Detail      string `json:"detail,omitempty"`
+	Explanation string `json:"explanation,omitempty"`
+}
+
+// Snapshot is a compact copy of an expected and an observed truth table:
+// for each port, a string of one symbol per (source, destination), row-major:
+// '.' allowed, 'X' denied, '-' no cell, '?' expected but never observed.
+type Snapshot struct {
+	Endpoints []string `json:"endpoints"`
+	Ports     []string `json:"ports"`
+	Expected  []string `json:"expected"`
+	Observed  []string `json:"observed"`
+}
+
+// Cell returns the expected and observed symbols of a cell.
+func (s *Snapshot) Cell(port, from, to int) (expected, observed byte) {
+	i := from*len(s.Endpoints) + to
+	return s.Expected[port][i], s.Observed[port][i]
+}
+
+// StepOf summarises a runner report into a Step, explaining every wrong cell.
+func StepOf(name string, rep *matrix.Report, explain matrix.Explainer) Step {
+	failures := rep.Failures()
+	step := Step{Name: name, Cells: len(rep.Cells), Wrong: len(failures), Rounds: rep.Rounds, Table: SnapshotOf(rep.Expected, rep.Observed)}
+	var times []float64
+	for _, c := range rep.Cells {
+		if c.Converged || c.Allowed == c.Expected {
+			times = append(times, c.ConvergedAfter.Seconds())
+		}
+	}
+	step.Convergence = convergence(times)
+	for _, c := range failures {
+		m := Mismatch{From: c.From, To: c.To, Port: c.Port, Protocol: string(c.Protocol), Expected: c.Expected,
+			Observed: string(c.Last.Outcome), Attempts: c.Attempts, Flaky: c.Flaky, Detail: c.Last.Detail}
+		if explain != nil {
+			if x, err := explain.Explain(c.From, c.To, c.PortProtocol()); err == nil {
+				m.Explanation = x.String()
+			}
+		}
+		step.Mismatches = append(step.Mismatches, m)
+	}
+	return step
+}
+
+func convergence(times []float64) Convergence {
+	if len(times) == 0 {
+		return Convergence{}
+	}
+	sort.Float64s(times)
+	at := func(q float64) float64 { return times[min(len(times)-1, int(q*float64(len(times))))] }
+	return Convergence{P50: at(0.5), P99: at(0.99), Max: times[len(times)-1]}
+}
+
+// SnapshotOf copies two tables of the same shape into a Snapshot.
+func SnapshotOf(expected, observed *matrix.Table) *Snapshot {
+	s := &Snapshot{Endpoints: expected.Endpoints()}
+	n := len(s.Endpoints)
+	for _, pp := range expected.Ports() {
+		s.Ports = append(s.Ports, pp.String())
+		exp, obs := make([]byte, n*n), make([]byte, n*n)
+		for f, from := range s.Endpoints {
+			for d, to := range s.Endpoints {
+				exp[f*n+d], obs[f*n+d] = '-', '-'
+				want, ok := expected.Get(from, to, pp)
+				if !ok {
+					continue
+				}
+				exp[f*n+d] = symbol(want)
+				obs[f*n+d] = '?'
+				if got, ok := observed.Get(from, to, pp); ok {
+					obs[f*n+d] = symbol(got)
+				}
+			}
+		}
+		s.Expected = append(s.Expected, string(exp))
+		s.Observed = append(s.Observed, string(obs))
+	}
+	return s
+}
+
+func symbol(allowed bool) byte {
+	if allowed {
+		return '.'
+	}
+	return 'X'
+}
+
+// Write writes the run as indented JSON.
+func (r *Run) Write(path string) error {
+	r.SchemaVersion = SchemaVersion
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding results: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing results: %w", err)
+	}
+	return nil
+}
+
+// ReadRun reads a results.json file.
+func ReadRun(path string) (*Run, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading results: %w", err)
+	}
+	var r Run
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%s: not a netpolcheck results file: %w", path, err)
+	}
+	if r.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("%s: results schema version %d, this netpolcheck reads %d", path, r.SchemaVersion, SchemaVersion)
+	}
+	return &r, nil
+}
