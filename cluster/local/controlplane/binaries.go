@@ -1,0 +1,294 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/semver"
+)
+
+// Environment variables that EnsureBinaries consults when the matching
+// BuildOptions field is empty.
+const (
+	// EnvCacheDir overrides the cache root (default: netpolcheck under the
+	// user cache directory, ${XDG_CACHE_HOME:-$HOME/.cache}/netpolcheck).
+	EnvCacheDir = "NETPOLCHECK_CACHE"
+	// EnvPrebuiltDir names a directory with ready kube-apiserver,
+	// kube-controller-manager, kube-scheduler and kube-proxy binaries of the
+	// expected version; nothing is built then.
+	EnvPrebuiltDir = "NETPOLCHECK_KUBE_BIN_DIR"
+)
+
+// kubernetesModule is the module the tools module builds the commands from.
+const kubernetesModule = "k8s.io/kubernetes"
+
+// buildStamp is written next to the bin directory once every binary of a
+// version is built; binaries without it are rebuilt.
+const buildStamp = "build-complete"
+
+// Binaries are the paths of the Kubernetes binaries of one release.
+type Binaries struct {
+	// Version is the Kubernetes release, for example v1.37.2.
+	Version           string
+	APIServer         string
+	ControllerManager string
+	Scheduler         string
+	Proxy             string
+}
+
+// BuildOptions say where EnsureBinaries finds or builds the binaries.
+type BuildOptions struct {
+	// SourceDir is the directory of the tools module that pins the
+	// Kubernetes release (cluster/local/kubebin in the repository). It is
+	// needed only when the binaries are not cached yet.
+	SourceDir string
+	// PrebuiltDir holds ready binaries; when set, nothing is built.
+	// Defaults to $NETPOLCHECK_KUBE_BIN_DIR.
+	PrebuiltDir string
+	// CacheDir is the cache root; binaries go to
+	// CacheDir/kubernetes-VERSION/bin. Defaults to $NETPOLCHECK_CACHE, then
+	// to netpolcheck under the user cache directory.
+	CacheDir string
+	// Version is the Kubernetes release; defaults to KubernetesVersion.
+	Version string
+	// Progress receives human-readable progress messages; nil discards them.
+	Progress io.Writer
+}
+
+// component is one binary: its file name and its package in k8s.io/kubernetes.
+type component struct {
+	name string
+	pkg  string
+}
+
+func components() []component {
+	return []component{
+		{"kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver"},
+		{"kube-controller-manager", "k8s.io/kubernetes/cmd/kube-controller-manager"},
+		{"kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler"},
+		{"kube-proxy", "k8s.io/kubernetes/cmd/kube-proxy"},
+	}
+}
+
+func binariesIn(dir, version string) Binaries {
+	return Binaries{
+		Version:           version,
+		APIServer:         filepath.Join(dir, "kube-apiserver"),
+		ControllerManager: filepath.Join(dir, "kube-controller-manager"),
+		Scheduler:         filepath.Join(dir, "kube-scheduler"),
+		Proxy:             filepath.Join(dir, "kube-proxy"),
+	}
+}
+
+// EnsureBinaries returns the control-plane binaries of the Kubernetes release,
+// building them once into the cache when they are not there yet. A build
+// takes several minutes and is announced on opts.Progress; concurrent calls
+// (also from other processes) wait for one build instead of building twice.
+func EnsureBinaries(ctx context.Context, opts BuildOptions) (Binaries, error) {
+	progress := opts.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	version := opts.Version
+	if version == "" {
+		version = KubernetesVersion
+	}
+
+	prebuilt := opts.PrebuiltDir
+	if prebuilt == "" {
+		prebuilt = os.Getenv(EnvPrebuiltDir)
+	}
+	if prebuilt != "" {
+		return checkPrebuilt(ctx, prebuilt, version)
+	}
+
+	cacheRoot, err := cacheRoot(opts.CacheDir)
+	if err != nil {
+		return Binaries{}, err
+	}
+	versionDir := filepath.Join(cacheRoot, "kubernetes-"+version)
+	binDir := filepath.Join(versionDir, "bin")
+	bins := binariesIn(binDir, version)
+	if built(versionDir, version) {
+		return bins, nil
+	}
+
+	if err := os.MkdirAll(versionDir, 0o755); err != nil {
+		return Binaries{}, fmt.Errorf("creating binary cache: %w", err)
+	}
+	unlock, err := lockFile(ctx, filepath.Join(versionDir, "build.lock"), func() {
+		fmt.Fprintf(progress, "waiting for another process that builds Kubernetes %s in %s...\n", version, versionDir)
+	})
+	if err != nil {
+		return Binaries{}, fmt.Errorf("locking binary cache: %w", err)
+	}
+	defer unlock()
+	if built(versionDir, version) {
+		return bins, nil
+	}
+	if err := build(ctx, opts.SourceDir, versionDir, version, progress); err != nil {
+		return Binaries{}, err
+	}
+	return bins, nil
+}
+
+func cacheRoot(configured string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	if dir := os.Getenv(EnvCacheDir); dir != "" {
+		return dir, nil
+	}
+	userCache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the binary cache (set %s): %w", EnvCacheDir, err)
+	}
+	return filepath.Join(userCache, "netpolcheck"), nil
+}
+
+// built reports whether versionDir holds a complete build of version.
+func built(versionDir, version string) bool {
+	stamp, err := os.ReadFile(filepath.Join(versionDir, buildStamp))
+	if err != nil || strings.TrimSpace(string(stamp)) != version {
+		return false
+	}
+	for _, c := range components() {
+		if _, err := os.Stat(filepath.Join(versionDir, "bin", c.name)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// build compiles every component from the tools module in sourceDir into a
+// temporary directory, then moves them into versionDir/bin and writes the
+// stamp, so an interrupted build never looks complete.
+func build(ctx context.Context, sourceDir, versionDir, version string, progress io.Writer) error {
+	if sourceDir == "" {
+		return fmt.Errorf("the binaries of Kubernetes %s are not in the cache %s and no source directory was given to build them (or set %s)", version, versionDir, EnvPrebuiltDir)
+	}
+	if err := checkSourceVersion(sourceDir, version); err != nil {
+		return err
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("building Kubernetes %s needs the go command (or set %s): %w", version, EnvPrebuiltDir, err)
+	}
+	tmpDir, err := os.MkdirTemp(versionDir, "build-")
+	if err != nil {
+		return fmt.Errorf("creating build directory: %w", err)
+	}
+	defer os.RemoveAll(tmpDir)
+
+	names := make([]string, 0, len(components()))
+	args := []string{"build", "-trimpath", "-ldflags", versionLDFlags(version), "-o", tmpDir + string(filepath.Separator)}
+	for _, c := range components() {
+		names = append(names, c.name)
+		args = append(args, c.pkg)
+	}
+	fmt.Fprintf(progress, "building %s %s (first run only, several minutes)...\n", strings.Join(names, ", "), version)
+	started := time.Now()
+
+	cmd := exec.CommandContext(ctx, goCmd, args...)
+	cmd.Dir = sourceDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
+	var output bytes.Buffer
+	cmd.Stdout = &output
+	cmd.Stderr = &output
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building Kubernetes %s in %s: %w\n%s", version, sourceDir, err, output.String())
+	}
+
+	binDir := filepath.Join(versionDir, "bin")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", binDir, err)
+	}
+	for _, name := range names {
+		if err := os.Rename(filepath.Join(tmpDir, name), filepath.Join(binDir, name)); err != nil {
+			return fmt.Errorf("moving %s into the cache: %w", name, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(versionDir, buildStamp), []byte(version+"\n"), 0o644); err != nil {
+		return fmt.Errorf("marking the build complete: %w", err)
+	}
+	fmt.Fprintf(progress, "built Kubernetes %s into %s in %s\n", version, binDir, time.Since(started).Round(time.Second))
+	return nil
+}
+
+// versionLDFlags stamps the release into the binaries, so that they report
+// it in --version and in the API server's /version, and strips the symbol
+// table and debug information, as release builds do.
+func versionLDFlags(version string) string {
+	const pkg = "k8s.io/component-base/version"
+	major, minor, _ := strings.Cut(strings.TrimPrefix(semver.MajorMinor(version), "v"), ".")
+	return strings.Join([]string{
+		"-s", "-w",
+		"-X", pkg + ".gitVersion=" + version,
+		"-X", pkg + ".gitMajor=" + major,
+		"-X", pkg + ".gitMinor=" + minor,
+		"-X", pkg + ".gitTreeState=clean",
+	}, " ")
+}
+
+// checkSourceVersion verifies that the tools module in sourceDir pins
+// k8s.io/kubernetes at version, so a build is never cached under the wrong
+// release.
+func checkSourceVersion(sourceDir, version string) error {
+	pinned, err := requiredVersion(filepath.Join(sourceDir, "go.mod"), kubernetesModule)
+	if err != nil {
+		return err
+	}
+	if pinned != version {
+		return fmt.Errorf("%s/go.mod requires %s %s, but this program uses Kubernetes %s: update one of them", sourceDir, kubernetesModule, pinned, version)
+	}
+	return nil
+}
+
+// requiredVersion returns the version of module that the go.mod file at path
+// requires.
+func requiredVersion(path, module string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	file, err := modfile.ParseLax(path, data, nil)
+	if err != nil {
+		return "", fmt.Errorf("parsing %s: %w", path, err)
+	}
+	for _, req := range file.Require {
+		if req.Mod.Path == module {
+			return req.Mod.Version, nil
+		}
+	}
+	return "", fmt.Errorf("%s does not require %s", path, module)
+}
+
+// checkPrebuilt verifies that dir holds every binary and that each reports
+// the expected version.
+func checkPrebuilt(ctx context.Context, dir, version string) (Binaries, error) {
+	var problems []error
+	for _, c := range components() {
+		path := filepath.Join(dir, c.name)
+		out, err := exec.CommandContext(ctx, path, "--version").CombinedOutput()
+		if err != nil {
+			problems = append(problems, fmt.Errorf("running %s --version: %w", path, err))
+			continue
+		}
+		if got := strings.TrimSpace(string(out)); got != "Kubernetes "+version {
+			problems = append(problems, fmt.Errorf("%s reports %q, want Kubernetes %s", path, got, version))
+		}
+	}
+	if err := errors.Join(problems...); err != nil {
+		return Binaries{}, fmt.Errorf("prebuilt binaries in %s: %w", dir, err)
+	}
+	return binariesIn(dir, version), nil
+}

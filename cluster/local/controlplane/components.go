@@ -1,0 +1,164 @@
+package controlplane
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// loopback is the only address any component listens on.
+const loopback = "127.0.0.1"
+
+// DefaultControllers are the kube-controller-manager controllers the local
+// cluster runs: service accounts and their tokens, namespace deletion,
+// garbage collection, endpoints for Services, the workload controllers that
+// create pods, and the publishers that in-cluster clients rely on. Node IPAM,
+// node lifecycle (which would taint nodes that have no kubelet), cloud and
+// volume controllers are left out.
+func DefaultControllers() []string {
+	return []string{
+		"serviceaccount-controller",
+		"serviceaccount-token-controller",
+		"namespace-controller",
+		"garbage-collector-controller",
+		"endpoints-controller",
+		"endpointslice-controller",
+		"endpointslice-mirroring-controller",
+		"replicaset-controller",
+		"deployment-controller",
+		"daemonset-controller",
+		"statefulset-controller",
+		"job-controller",
+		"pod-garbage-collector-controller",
+		"clusterrole-aggregation-controller",
+		"root-ca-certificate-publisher-controller",
+		"service-cidr-controller",
+	}
+}
+
+// ports are the loopback ports of one control plane.
+type ports struct {
+	etcdClient, etcdPeer, apiServer, controllerManager, scheduler int
+}
+
+// freePorts asks the kernel for distinct free loopback ports. They are
+// released before the components bind them, which leaves a short window in
+// which another program could take one; Start then fails with the
+// component's log.
+func freePorts() (ports, error) {
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	numbers := make([]int, 5)
+	for i := range numbers {
+		l, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
+		if err != nil {
+			return ports{}, fmt.Errorf("finding a free loopback port: %w", err)
+		}
+		listeners = append(listeners, l)
+		numbers[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports{
+		etcdClient:        numbers[0],
+		etcdPeer:          numbers[1],
+		apiServer:         numbers[2],
+		controllerManager: numbers[3],
+		scheduler:         numbers[4],
+	}, nil
+}
+
+func loopbackURL(scheme string, port int) string {
+	return scheme + "://" + net.JoinHostPort(loopback, strconv.Itoa(port))
+}
+
+// etcdArgs runs a single-member etcd with client and peer URLs on loopback.
+func etcdArgs(dataDir string, p ports) []string {
+	client := loopbackURL("http", p.etcdClient)
+	peer := loopbackURL("http", p.etcdPeer)
+	return []string{
+		"--name=netpolcheck",
+		"--data-dir=" + dataDir,
+		"--listen-client-urls=" + client,
+		"--advertise-client-urls=" + client,
+		"--listen-peer-urls=" + peer,
+		"--initial-advertise-peer-urls=" + peer,
+		"--initial-cluster=netpolcheck=" + peer,
+		"--initial-cluster-state=new",
+		"--logger=zap",
+		"--log-outputs=stderr",
+	}
+}
+
+// apiServerArgs configures kube-apiserver with client-certificate and
+// service-account authentication and Node+RBAC authorization.
+//
+// TaintNodesByCondition is disabled: it taints every new Node not-ready until
+// a kubelet reports Ready, and the local cluster's nodes have no kubelet.
+//
+// The endpoint reconciler is off because the API server listens on loopback
+// only, and a loopback address is not a valid endpoint: the kubernetes
+// Service (the first ClusterIP) exists, but has no endpoints.
+func apiServerArgs(creds credentials, p ports, serviceCIDR string) []string {
+	return []string{
+		"--etcd-servers=" + loopbackURL("http", p.etcdClient),
+		"--bind-address=" + loopback,
+		"--advertise-address=" + loopback,
+		"--endpoint-reconciler-type=none",
+		"--secure-port=" + strconv.Itoa(p.apiServer),
+		"--tls-cert-file=" + creds.apiServerCert,
+		"--tls-private-key-file=" + creds.apiServerKey,
+		"--client-ca-file=" + creds.caCert,
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + creds.serviceAccountPub,
+		"--service-account-signing-key-file=" + creds.serviceAccountKey,
+		"--service-cluster-ip-range=" + serviceCIDR,
+		"--authorization-mode=Node,RBAC",
+		"--disable-admission-plugins=TaintNodesByCondition",
+		"--allow-privileged=true",
+		"--profiling=false",
+	}
+}
+
+// servingArgs make a component serve its health and metrics endpoints on a
+// loopback port with a certificate from the cluster CA. It authenticates
+// client certificates of the cluster CA and tokens (through the API server),
+// and authorizes through the API server. The lookup of the front-proxy CA is
+// skipped: the API server has no front proxy.
+func servingArgs(creds credentials, kubeconfig string, port int) []string {
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authentication-skip-lookup=true",
+		"--client-ca-file=" + creds.caCert,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"--bind-address=" + loopback,
+		"--secure-port=" + strconv.Itoa(port),
+		"--tls-cert-file=" + creds.loopbackCert,
+		"--tls-private-key-file=" + creds.loopbackKey,
+		"--leader-elect=false",
+		"--profiling=false",
+	}
+}
+
+func controllerManagerArgs(creds credentials, p ports, serviceCIDR string, controllers []string) []string {
+	return append(servingArgs(creds, creds.controllerManagerConf, p.controllerManager),
+		"--controllers="+strings.Join(controllers, ","),
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file="+creds.serviceAccountKey,
+		"--root-ca-file="+creds.caCert,
+		"--service-cluster-ip-range="+serviceCIDR,
+	)
+}
+
+func schedulerArgs(creds credentials, p ports) []string {
+	return servingArgs(creds, creds.schedulerKubeconfig, p.scheduler)
+}
+
+func logPath(stateDir, name string) string {
+	return filepath.Join(stateDir, logsDir, name+".log")
+}

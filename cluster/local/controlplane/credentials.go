@@ -1,0 +1,145 @@
+package controlplane
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane/pki"
+)
+
+// clusterName names the cluster, user context and CA in generated files.
+const clusterName = "netpolcheck-local"
+
+// credentials are the files the components read, all under the state dir.
+type credentials struct {
+	caCert                string
+	apiServerCert         string
+	apiServerKey          string
+	loopbackCert          string // serving cert of controller-manager and scheduler
+	loopbackKey           string
+	serviceAccountKey     string
+	serviceAccountPub     string
+	adminKubeconfig       string
+	controllerManagerConf string
+	schedulerKubeconfig   string
+}
+
+// writeCredentials creates the CA, every certificate and key, and the
+// kubeconfigs of the admin, the controller-manager and the scheduler, which
+// reach the API server at serverURL. serviceIP is the first ClusterIP, under
+// which pods reach the API server as kubernetes.default.
+func writeCredentials(stateDir, serverURL string, serviceIP netip.Addr) (credentials, error) {
+	pkiDir := filepath.Join(stateDir, "pki")
+	creds := credentials{
+		caCert:                filepath.Join(pkiDir, "ca.crt"),
+		apiServerCert:         filepath.Join(pkiDir, "apiserver.crt"),
+		apiServerKey:          filepath.Join(pkiDir, "apiserver.key"),
+		loopbackCert:          filepath.Join(pkiDir, "loopback-serving.crt"),
+		loopbackKey:           filepath.Join(pkiDir, "loopback-serving.key"),
+		serviceAccountKey:     filepath.Join(pkiDir, "sa.key"),
+		serviceAccountPub:     filepath.Join(pkiDir, "sa.pub"),
+		adminKubeconfig:       filepath.Join(stateDir, "admin.kubeconfig"),
+		controllerManagerConf: filepath.Join(stateDir, "kube-controller-manager.kubeconfig"),
+		schedulerKubeconfig:   filepath.Join(stateDir, "kube-scheduler.kubeconfig"),
+	}
+	if err := os.MkdirAll(pkiDir, 0o700); err != nil {
+		return credentials{}, fmt.Errorf("creating %s: %w", pkiDir, err)
+	}
+
+	ca, err := pki.NewCA(clusterName + "-ca")
+	if err != nil {
+		return credentials{}, err
+	}
+	loopbackIPs := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	apiServer, err := ca.Issue(pki.Request{
+		CommonName: "kube-apiserver",
+		DNSNames: []string{
+			"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc.cluster.local",
+		},
+		IPs:   append(loopbackIPs, net.IP(serviceIP.AsSlice())),
+		Usage: pki.ServerAuth,
+	})
+	if err != nil {
+		return credentials{}, err
+	}
+	loopback, err := ca.Issue(pki.Request{
+		CommonName: clusterName + "-loopback",
+		DNSNames:   []string{"localhost"},
+		IPs:        loopbackIPs,
+		Usage:      pki.ServerAuth,
+	})
+	if err != nil {
+		return credentials{}, err
+	}
+	serviceAccount, err := pki.NewSigningKey()
+	if err != nil {
+		return credentials{}, err
+	}
+	files := map[string][]byte{
+		creds.caCert:                    ca.CertPEM,
+		filepath.Join(pkiDir, "ca.key"): ca.KeyPEM,
+		creds.apiServerCert:             apiServer.CertPEM,
+		creds.apiServerKey:              apiServer.KeyPEM,
+		creds.loopbackCert:              loopback.CertPEM,
+		creds.loopbackKey:               loopback.KeyPEM,
+		creds.serviceAccountKey:         serviceAccount.KeyPEM,
+		creds.serviceAccountPub:         serviceAccount.CertPEM,
+	}
+	for path, data := range files {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return credentials{}, fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+
+	// The bootstrap RBAC policy grants system:kube-controller-manager and
+	// system:kube-scheduler exactly what those components need;
+	// system:masters is the superuser group.
+	users := []struct {
+		path, commonName, group string
+	}{
+		{creds.adminKubeconfig, clusterName + "-admin", "system:masters"},
+		{creds.controllerManagerConf, "system:kube-controller-manager", ""},
+		{creds.schedulerKubeconfig, "system:kube-scheduler", ""},
+	}
+	for _, user := range users {
+		req := pki.Request{CommonName: user.commonName, Usage: pki.ClientAuth}
+		if user.group != "" {
+			req.Organizations = []string{user.group}
+		}
+		client, err := ca.Issue(req)
+		if err != nil {
+			return credentials{}, err
+		}
+		if err := writeKubeconfig(user.path, serverURL, ca.CertPEM, user.commonName, client); err != nil {
+			return credentials{}, err
+		}
+	}
+	return creds, nil
+}
+
+// writeKubeconfig writes a kubeconfig with one cluster, one user
+// authenticating with a client certificate, and a current context for both.
+func writeKubeconfig(path, serverURL string, caPEM []byte, userName string, client pki.KeyPair) error {
+	config := clientcmdapi.NewConfig()
+	config.Clusters[clusterName] = &clientcmdapi.Cluster{
+		Server:                   serverURL,
+		CertificateAuthorityData: caPEM,
+	}
+	config.AuthInfos[userName] = &clientcmdapi.AuthInfo{
+		ClientCertificateData: client.CertPEM,
+		ClientKeyData:         client.KeyPEM,
+	}
+	config.Contexts[clusterName] = &clientcmdapi.Context{Cluster: clusterName, AuthInfo: userName}
+	config.CurrentContext = clusterName
+	if err := clientcmd.WriteToFile(*config, path); err != nil {
+		return fmt.Errorf("writing kubeconfig %s: %w", path, err)
+	}
+	return nil
+}

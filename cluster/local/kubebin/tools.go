@@ -1,0 +1,15 @@
+//go:build tools
+
+// Package kubebin records the Kubernetes commands that the local cluster
+// builds, so that `go mod tidy` keeps everything they need in go.sum. Build
+// one with, for example:
+//
+//	CGO_ENABLED=0 go build -trimpath -o bin/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+package kubebin
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)
