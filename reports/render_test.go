@@ -1,0 +1,262 @@
+package reports_test
+
+import (
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+
+	"github.com/netpolcheck/netpolcheck/reports"
+)
+
+// threeRuns adds to the fixture a "partial" run whose recipe case failed
+// because the sources of namespace y were never probed.
+func threeRuns(t *testing.T) *reports.Comparison {
+	t.Helper()
+	reference, none := fixtureRuns(t)
+	partial := &reports.Run{Name: "partial", CNI: "calico", Cases: []reports.Case{{
+		ID: "recipes/seed001/1.2", Suite: "recipes", Name: "policies are additive", Labels: []string{"Recipe"},
+		State: reports.Failed, Failure: "cells never probed", Steps: []reports.Step{probeStep(t, true, "y/a")},
+	}}}
+	return reports.Compare([]*reports.Run{reference, none, partial})
+}
+
+func TestMarkdown(t *testing.T) {
+	md := threeRuns(t).Markdown()
+	for _, want := range []string{
+		"| run | CNI | provider | passed | failed | divergent | skipped | missing | time |\n|---|---|---|--:|--:|--:|--:|--:|--:|\n",
+		"| reference | reference | local | 5 | 0 | 0 | 0 | 0 | 1m1s |\n",
+		"| none | none | local | 0 | 2 | 1 | 1 | 1 | 6s |\n",
+		"| partial | calico |  | 0 | 1 | 0 | 0 | 4 | 0s |\n",
+		"| label | reference | none | partial |\n|---|:-:|:-:|:-:|\n",
+		"| ImplementationDefined | 1/1 | 0/1 (⚠️ 1) | 0/0 |\n",
+		"| Recipe | 2/2 | 0/2 | 0/1 |\n",
+		"## Cases (5)",
+		"| `conformance/ipblock-pod-ip` case conformance/ipblock-pod-ip | Conformance, IPBlock, ImplementationDefined | ✅ | ⚠️ | — |\n",
+		"| `conformance/sctp` case conformance/sctp | Conformance, SCTP | ✅ | ⏭️ | — |\n",
+		"| `recipes/seed001/1.2` case recipes/seed001/1.2 | Recipe, Ingress | ✅ | ❌ | ❌ |\n",
+		"## Failures and divergences (3 cases)",
+		"<details><summary>recipes/seed001/1.2 case recipes/seed001/1.2</summary>\n\nLabels: Recipe, Ingress\n\n**none**: ❌ failed\n\nStep `apply`: 10 of 28 cells wrong after 1 round\n\n```text\n80/TCP: 4 wrong cells\n",
+		"**none**: ⚠️ divergent",
+		"diff 81/UDP x/a x/b y/a ext\nx/a         .   X   .   -\n",
+		"y/a -> x/a 80/TCP: expected denied, observed connected (1 attempts)\n    y/a -> x/a 80/TCP: denied\n",
+		"**partial**: ❌ failed\n\nStep `apply`: 0 of 21 cells wrong after 1 round\n\n```text\n80/TCP: 4 wrong cells\n",
+		"diff 80/TCP x/a x/b y/a ext\nx/a         .   .   .   .\nx/b         .   .   .   .\ny/a         ?   ?   ?   ?\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+	if strings.Count(md, "<details>") != 3 || strings.Count(md, "</details>") != 3 {
+		t.Errorf("want 3 details blocks:\n%s", md)
+	}
+	if t.Failed() {
+		t.Logf("Markdown:\n%s", md)
+	}
+}
+
+func TestMarkdownFailureMessageAndEscaping(t *testing.T) {
+	run := &reports.Run{Name: "a|b", Cases: []reports.Case{{
+		ID: "generated/0007", Suite: "generated", Name: "pipes | and <tags>", State: reports.Failed,
+		Failure: "expected ```x``` to be\ny",
+	}}}
+	md := reports.Compare([]*reports.Run{run}).Markdown()
+	for _, want := range []string{
+		"| a\\|b |",
+		"| `generated/0007` pipes \\| and &lt;tags&gt; |  | ❌ |",
+		"<summary>generated/0007 pipes | and &lt;tags&gt;</summary>",
+		"````text\nexpected ```x``` to be\ny\n````\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// checkWellFormed fails unless every element is closed, in order.
+func checkWellFormed(t *testing.T, page string) {
+	t.Helper()
+	void := map[string]bool{"meta": true, "br": true, "hr": true, "img": true, "input": true, "link": true, "col": true, "wbr": true}
+	var open []string
+	z := html.NewTokenizer(strings.NewReader(page))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			if !errors.Is(z.Err(), io.EOF) {
+				t.Fatalf("tokenizer: %v", z.Err())
+			}
+			if len(open) > 0 {
+				t.Fatalf("unclosed elements %q", open)
+			}
+			return
+		case html.StartTagToken:
+			if name, _ := z.TagName(); !void[string(name)] {
+				open = append(open, string(name))
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			if len(open) == 0 || open[len(open)-1] != string(name) {
+				t.Fatalf("</%s> closes %q", name, open)
+			}
+			open = open[:len(open)-1]
+		}
+	}
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func hasClass(n *html.Node, class string) bool {
+	for _, c := range strings.Fields(attr(n, "class")) {
+		if c == class {
+			return true
+		}
+	}
+	return false
+}
+
+// findAll returns every element below n with the tag (and class, if given).
+func findAll(n *html.Node, tag, class string) []*html.Node {
+	var out []*html.Node
+	for d := range n.Descendants() {
+		if d.Type == html.ElementNode && d.Data == tag && (class == "" || hasClass(d, class)) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func text(n *html.Node) string {
+	var b strings.Builder
+	for d := range n.Descendants() {
+		if d.Type == html.TextNode {
+			b.WriteString(d.Data)
+		}
+	}
+	return b.String()
+}
+
+func TestHTML(t *testing.T) {
+	page, err := threeRuns(t).HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWellFormed(t, page)
+	if strings.Contains(page, "<script") || strings.Contains(page, "http://") || strings.Contains(page, "https://") {
+		t.Error("page is not self-contained")
+	}
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	summary := findAll(doc, "table", "summary")
+	if len(summary) != 1 {
+		t.Fatalf("%d summary tables", len(summary))
+	}
+	var counts []string
+	for _, row := range findAll(summary[0], "tr", "")[1:] {
+		cells := findAll(row, "td", "")
+		var c []string
+		for _, i := range []int{0, 4, 5, 6, 7, 8} {
+			c = append(c, text(cells[i]))
+		}
+		counts = append(counts, strings.Join(c, " "))
+	}
+	if want := "reference 5 0 0 0 0|none 0 2 1 1 1|partial 0 1 0 0 4"; strings.Join(counts, "|") != want {
+		t.Errorf("run, passed, failed, divergent, skipped, missing: %q, want %q", strings.Join(counts, "|"), want)
+	}
+
+	cases := findAll(doc, "table", "cases")[0]
+	if got := len(findAll(cases, "td", "o-failed")); got != 3 {
+		t.Errorf("%d failed cells in the case table, want 3", got)
+	}
+	if got := len(findAll(cases, "td", "o-divergent")); got != 1 {
+		t.Errorf("%d divergent cells in the case table, want 1", got)
+	}
+	links := findAll(cases, "a", "")
+	if len(links) != 3 || attr(links[0], "href") != "#case-1" {
+		t.Errorf("links to failing cases: %d, first %q", len(links), attr(links[0], "href"))
+	}
+
+	details := findAll(doc, "details", "case")
+	if len(details) != 3 {
+		t.Fatalf("%d case sections, want 3", len(details))
+	}
+	// Per failing run, the no-enforcement step has 10 wrong cells over
+	// 80/TCP and 81/UDP; the partial run's step never probed y/a's row.
+	for _, tc := range []struct {
+		section                                         int
+		maps, allowed, denied, wrong, notProbed, absent int
+	}{
+		{section: 0, maps: 2, allowed: 18, wrong: 10, absent: 4},                               // ipblock: none
+		{section: 1, maps: 4, allowed: 18 + 15, denied: 6, wrong: 10, notProbed: 7, absent: 8}, // 1.2: none, partial
+	} {
+		sec := details[tc.section]
+		maps := findAll(sec, "table", "heatmap")
+		count := func(kind reports.CellKind) int {
+			n := 0
+			for _, m := range maps {
+				n += len(findAll(m, "td", string(kind)))
+			}
+			return n
+		}
+		got := []int{len(maps), count(reports.CellAllowed), count(reports.CellDenied), count(reports.CellWrong), count(reports.CellNotProbed), count(reports.CellAbsent)}
+		want := []int{tc.maps, tc.allowed, tc.denied, tc.wrong, tc.notProbed, tc.absent}
+		if !slices.Equal(got, want) {
+			t.Errorf("section %d: heat maps, allowed, denied, wrong, not probed, absent = %v, want %v", tc.section, got, want)
+		}
+	}
+	wrong := findAll(findAll(details[1], "table", "heatmap")[0], "td", string(reports.CellWrong))[0]
+	if attr(wrong, "title") != "y/a -> x/a: expected denied" || text(wrong) != "." {
+		t.Errorf("wrong cell %q: %q", attr(wrong, "title"), text(wrong))
+	}
+	legend := findAll(doc, "table", "legend")
+	if len(legend) != 1 || len(findAll(legend[0], "td", string(reports.CellNotProbed))) != 1 {
+		t.Error("no legend for the heat maps")
+	}
+	if strings.Contains(page, "every cell as expected on") {
+		t.Error("no port of the fixture is clean, yet one is reported clean")
+	}
+	if !strings.Contains(text(details[0]), "x/same-namespace-web ingress[0]: no peer matches y/a (10.244.2.10)") {
+		t.Error("explanations missing from the divergent case")
+	}
+}
+
+func TestHTMLCleanPortsAndUnreadableTables(t *testing.T) {
+	run := &reports.Run{Name: "cni", Cases: []reports.Case{{
+		ID: "generated/0001", Suite: "generated", State: reports.Failed, Failure: "boom <b>",
+		Steps: []reports.Step{
+			{Name: "one", Cells: 8, Wrong: 1, Table: &reports.Snapshot{Endpoints: []string{"a", "b"}, Ports: []string{"80/TCP", "81/TCP"},
+				Expected: []string{"..X.", "...."}, Observed: []string{"....", "...."}}},
+			{Name: "two", Table: &reports.Snapshot{Endpoints: []string{"a", "b"}, Ports: []string{"80/TCP"}, Expected: []string{"."}, Observed: []string{"."}}},
+		},
+	}}}
+	page, err := reports.Compare([]*reports.Run{run}).HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWellFormed(t, page)
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := text(doc)
+	for _, want := range []string{"every cell as expected on 81/TCP", "truth tables unreadable: snapshot port 80/TCP", "boom <b>", "1 of 8 cells wrong after 0 rounds"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if maps := findAll(doc, "table", "heatmap"); len(maps) != 1 || len(findAll(maps[0], "td", string(reports.CellWrong))) != 1 {
+		t.Errorf("%d heat maps, want one with one wrong cell", len(maps))
+	}
+}
