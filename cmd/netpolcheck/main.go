@@ -24,8 +24,10 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"compare": {"compare runs (results.json or JUnit XML) across CNIs, as Markdown or HTML", runCompare},
 		"expect":  {"print the expected truth table of a model and policies (no cluster)", runExpect},
 		"explain": {"explain one cell of the expected truth table (no cluster)", runExplain},
+		"local":   {"local up|down: a Kubernetes cluster of network namespaces on this machine (root, no Docker)", runLocal},
 	}
 }
 

@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
@@ -129,4 +131,51 @@ func Sysctl(name, key, value string) error {
 		}
 		return nil
 	})
+}
+
+// Pids returns the processes whose network namespace is the named one.
+func Pids(name string) ([]int, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(Path(name), &st); err != nil {
+		return nil, fmt.Errorf("network namespace %s: %w", name, err)
+	}
+	want := fmt.Sprintf("net:[%d]", st.Ino)
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("listing processes: %w", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if link, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "net")); err == nil && link == want {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// KillProcesses stops every process inside the named namespace: SIGTERM,
+// then SIGKILL for those still there after grace.
+func KillProcesses(name string, grace time.Duration) error {
+	pids, err := Pids(name)
+	if err != nil || len(pids) == 0 {
+		return err
+	}
+	for _, pid := range pids {
+		_ = unix.Kill(pid, unix.SIGTERM)
+	}
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if pids, err = Pids(name); err != nil || len(pids) == 0 {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, pid := range pids {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+	return nil
 }

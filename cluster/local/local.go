@@ -1,0 +1,222 @@
+// Package local runs a Kubernetes cluster on this machine without Docker: a
+// real control plane (package controlplane) on loopback, nodes and external
+// hosts as network namespaces (package topology), and per node the local
+// kubelet (package nodeagent), the reference CNI's route agent and its
+// NetworkPolicy enforcer, each a process inside the node's namespace that
+// talks to the API server like a DaemonSet pod would.
+//
+// Up leaves the cluster running and records it in a state directory; Load
+// opens it from any process; Down removes everything it made. Up cleans up
+// after a crashed run first, and refuses to start over a running one.
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
+	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane/detached"
+	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
+)
+
+// Defaults.
+const (
+	DefaultName  = "local"
+	DefaultNodes = 2
+	// DefaultStateRoot holds one state directory per cluster name.
+	DefaultStateRoot = "/run/netpolcheck"
+)
+
+// Binary names the local cluster runs from Options.BinDir.
+const (
+	ProbeBinary    = "netpolcheck-probe"
+	CNIBinary      = "netpolcheck-cni"
+	RoutesBinary   = "netpolcheck-routes"
+	EnforcerBinary = "netpolcheck-enforcer"
+	CLIBinary      = "netpolcheck"
+)
+
+// Options configure Up.
+type Options struct {
+	// Name names the cluster: its namespaces are npc-<Name>-*.
+	Name  string
+	Nodes int
+	// StateDir defaults to DefaultStateRoot/<Name>.
+	StateDir string
+	// BinDir holds the netpolcheck binaries (make build puts them in bin/).
+	BinDir string
+	// Kube says where the Kubernetes binaries come from.
+	Kube controlplane.BuildOptions
+	// EnforcerArgs are extra arguments for every node's enforcer, such as
+	// --profile=none.
+	EnforcerArgs []string
+	// Progress receives one line per stage.
+	Progress io.Writer
+}
+
+// Cluster is a running local cluster, as recorded in its state directory.
+type Cluster struct {
+	Name       string `json:"name"`
+	StateDir   string `json:"stateDir"`
+	Kubeconfig string `json:"kubeconfig"`
+	// Prefix starts every namespace name of the cluster.
+	Prefix string `json:"prefix"`
+	// HostNetns is a bind mount of the control plane's network namespace;
+	// node processes open their API server connections there.
+	HostNetns string            `json:"hostNetns"`
+	BinDir    string            `json:"binDir"`
+	Nodes     []topology.Node   `json:"nodes"`
+	Processes []detached.Process `json:"processes"`
+	// Externals are the external hosts added so far.
+	Externals []ExternalHost `json:"externals,omitempty"`
+}
+
+// ExternalHost is an external host namespace and its probe server.
+type ExternalHost struct {
+	topology.External
+	Ports   []string          `json:"ports,omitempty"`
+	Process *detached.Process `json:"process,omitempty"`
+}
+
+const (
+	stateFile   = "cluster.json"
+	lockFile    = "cluster.lock"
+	hostNetns   = "host.netns"
+	controlDir  = "control-plane"
+	processStop = 5 * time.Second
+)
+
+// PodNetns returns the name of a pod's network namespace: every node agent
+// names it from the pod UID.
+func (c *Cluster) PodNetns(uid string) string {
+	if len(uid) > 8 {
+		uid = uid[:8]
+	}
+	return c.Prefix + "pod-" + uid
+}
+
+// RESTConfig returns a client configuration for the cluster.
+func (c *Cluster) RESTConfig() (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading the local cluster's kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// Client returns a clientset for the cluster.
+func (c *Cluster) Client() (kubernetes.Interface, error) {
+	cfg, err := c.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+func withDefaults(opts Options) (Options, error) {
+	if opts.Name == "" {
+		opts.Name = DefaultName
+	}
+	if opts.Nodes == 0 {
+		opts.Nodes = DefaultNodes
+	}
+	if opts.StateDir == "" {
+		opts.StateDir = filepath.Join(DefaultStateRoot, opts.Name)
+	}
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	if opts.BinDir == "" {
+		return opts, errors.New("local cluster: the directory of the netpolcheck binaries is required (run `make build`; bin/)")
+	}
+	bin, err := filepath.Abs(opts.BinDir)
+	if err != nil {
+		return opts, err
+	}
+	opts.BinDir = bin
+	for _, name := range []string{ProbeBinary, CNIBinary, RoutesBinary, EnforcerBinary, CLIBinary} {
+		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
+			return opts, fmt.Errorf("local cluster: %s is missing from %s (run `make build`)", name, bin)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return opts, errors.New("local cluster: must run as root (it creates network namespaces)")
+	}
+	return opts, nil
+}
+
+// Load opens the cluster recorded in a state directory.
+func Load(stateDir string) (*Cluster, error) {
+	data, err := os.ReadFile(filepath.Join(stateDir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no local cluster in %s: run `netpolcheck local up` first", stateDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the local cluster's state: %w", err)
+	}
+	var c Cluster
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("reading the local cluster's state %s: %w", stateDir, err)
+	}
+	return &c, nil
+}
+
+func (c *Cluster) save() error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(c.StateDir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("writing the local cluster's state: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(c.StateDir, stateFile))
+}
+
+// alive returns the first recorded process still running.
+func (c *Cluster) alive() (detached.Process, bool) {
+	for _, p := range c.Processes {
+		if p.Alive() {
+			return p, true
+		}
+	}
+	return detached.Process{}, false
+}
+
+// bindHostNetns makes path a bind mount of this process's network namespace.
+func bindHostNetns(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", path, err)
+	}
+	f.Close()
+	if err := unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind-mounting the host network namespace at %s: %w", path, err)
+	}
+	return nil
+}
+
+func unbindHostNetns(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmounting %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func prefixFor(name string) string { return "npc-" + name + "-" }
+
+// podCIDRs returns the node's pod ranges as strings.
+func podCIDRs(n topology.Node) []string { return []string{n.PodCIDR.String()} }

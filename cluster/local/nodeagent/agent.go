@@ -1,0 +1,249 @@
+// Package nodeagent is the local cluster's kubelet: one agent per node, run
+// inside the node's network namespace, realizes the pods bound to its node.
+// For each pod it creates a network namespace, attaches it through the
+// node's CNI conflist with libcni (as a container runtime does), starts one
+// process per container (the probe agent; see containerCommand), writes the
+// pod's status back (IP, phase, Ready once every server listens), and on
+// deletion stops the processes, detaches the network, removes the namespace
+// and releases the pod object.
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Config configures an agent.
+type Config struct {
+	NodeName string
+	// NodeIP is the node's address: hostNetwork pods get it, and it is every
+	// pod's hostIP.
+	NodeIP string
+	// PodNetnsPrefix starts the name of every pod namespace of this node.
+	PodNetnsPrefix string
+	// CNIConflist is the path of the node's conflist; CNIBinDir holds the
+	// plugins; CNICacheDir is libcni's cache.
+	CNIConflist string
+	CNIBinDir   string
+	CNICacheDir string
+	// ProbeBinary is the local netpolcheck-probe.
+	ProbeBinary string
+	// LogDir receives one log file per container.
+	LogDir string
+	// Workers realize pods in parallel (default 8).
+	Workers int
+	Log     *slog.Logger
+}
+
+// Agent realizes the pods of one node.
+type Agent struct {
+	cfg    Config
+	client kubernetes.Interface
+	cni    *libcni.CNIConfig
+	conf   *libcni.NetworkConfigList
+	queue  workqueue.TypedRateLimitingInterface[string]
+	lister func(key string) (*corev1.Pod, bool, error)
+
+	mu   sync.Mutex
+	pods map[string]*podRuntime // by namespace/name
+}
+
+// New checks the configuration and returns an agent.
+func New(client kubernetes.Interface, cfg Config) (*Agent, error) {
+	if cfg.NodeName == "" || cfg.PodNetnsPrefix == "" || cfg.ProbeBinary == "" || cfg.LogDir == "" {
+		return nil, errors.New("node agent: node name, pod namespace prefix, probe binary and log dir are required")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if _, err := os.Stat(cfg.ProbeBinary); err != nil {
+		return nil, fmt.Errorf("node agent: probe binary: %w", err)
+	}
+	conf, err := libcni.ConfListFromFile(cfg.CNIConflist)
+	if err != nil {
+		return nil, fmt.Errorf("node agent: reading CNI conflist: %w", err)
+	}
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return nil, fmt.Errorf("node agent: %w", err)
+	}
+	return &Agent{
+		cfg:    cfg,
+		client: client,
+		cni:    libcni.NewCNIConfigWithCacheDir([]string{cfg.CNIBinDir}, cfg.CNICacheDir, nil),
+		conf:   conf,
+		queue:  workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
+		pods:   map[string]*podRuntime{},
+	}, nil
+}
+
+// Run watches the node's pods until ctx ends, then stops every pod it runs
+// (their API objects stay: the node is going away, not the pods).
+func (a *Agent) Run(ctx context.Context) error {
+	factory := informers.NewSharedInformerFactoryWithOptions(a.client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", a.cfg.NodeName).String()
+		}))
+	informer := factory.Core().V1().Pods().Informer()
+	enqueue := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			a.queue.Add(key)
+		}
+	}
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		DeleteFunc: enqueue,
+	}); err != nil {
+		return fmt.Errorf("watching pods: %w", err)
+	}
+	a.lister = func(key string) (*corev1.Pod, bool, error) {
+		obj, ok, err := informer.GetIndexer().GetByKey(key)
+		if err != nil || !ok {
+			return nil, ok, err
+		}
+		return obj.(*corev1.Pod), true, nil
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		return fmt.Errorf("pod informer of %s did not sync", a.cfg.NodeName)
+	}
+	if err := a.heartbeat(ctx); err != nil {
+		return err
+	}
+	a.cfg.Log.Info("node agent running", "node", a.cfg.NodeName)
+	var wg sync.WaitGroup
+	for range a.cfg.Workers {
+		wg.Go(func() {
+			for a.next(ctx) {
+			}
+		})
+	}
+	<-ctx.Done()
+	a.queue.ShutDown()
+	wg.Wait()
+	factory.Shutdown()
+	return a.stopAll()
+}
+
+func (a *Agent) next(ctx context.Context) bool {
+	key, quit := a.queue.Get()
+	if quit {
+		return false
+	}
+	defer a.queue.Done(key)
+	if err := a.sync(ctx, key); err != nil {
+		if ctx.Err() != nil {
+			return true
+		}
+		a.cfg.Log.Error("syncing pod", "pod", key, "err", err)
+		a.queue.AddRateLimited(key)
+		return true
+	}
+	a.queue.Forget(key)
+	return true
+}
+
+// sync brings one pod to its desired state.
+func (a *Agent) sync(ctx context.Context, key string) error {
+	pod, exists, err := a.lister(key)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	rt := a.pods[key]
+	a.mu.Unlock()
+	switch {
+	case !exists || (rt != nil && rt.uid != pod.UID):
+		// Gone, or replaced by a pod of the same name: stop what ran.
+		if rt != nil {
+			if err := a.stopPod(ctx, key, rt); err != nil {
+				return err
+			}
+		}
+		if exists {
+			a.queue.Add(key)
+		}
+		return nil
+	case pod.DeletionTimestamp != nil:
+		if rt != nil {
+			if err := a.stopPod(ctx, key, rt); err != nil {
+				return err
+			}
+		}
+		return a.release(ctx, pod)
+	case rt == nil:
+		return a.startPod(ctx, key, pod)
+	}
+	return nil
+}
+
+// release removes the pod object once its containers are gone, as the
+// kubelet does after a graceful deletion.
+func (a *Agent) release(ctx context.Context, pod *corev1.Pod) error {
+	zero := int64(0)
+	err := a.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero,
+		Preconditions:      &metav1.Preconditions{UID: &pod.UID},
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("releasing pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
+}
+
+func (a *Agent) stopAll() error {
+	a.mu.Lock()
+	pods := a.pods
+	a.pods = map[string]*podRuntime{}
+	a.mu.Unlock()
+	var errs []error
+	for key, rt := range pods {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, a.teardown(ctx, key, rt))
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) stopPod(ctx context.Context, key string, rt *podRuntime) error {
+	if err := a.teardown(ctx, key, rt); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	if a.pods[key] == rt {
+		delete(a.pods, key)
+	}
+	a.mu.Unlock()
+	return nil
+}
+
+// podKey is the informer key of a pod.
+func podKey(namespace, name string) string { return namespace + "/" + name }
+
+// uidShort is a short stable token of a pod UID for names.
+func uidShort(uid types.UID) string {
+	s := string(uid)
+	if len(s) > 8 {
+		s = s[:8]
+	}
+	return s
+}

@@ -1,0 +1,302 @@
+package nodeagent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
+)
+
+// readyTimeout bounds how long a container has to say it listens.
+const readyTimeout = 10 * time.Second
+
+// podRuntime is what the agent runs for one pod.
+type podRuntime struct {
+	uid   types.UID
+	netns string // empty for hostNetwork pods
+	ips   []string
+	procs []*process
+}
+
+// process is one container's process, restarted when it exits.
+type process struct {
+	container string
+	argv      []string
+	logPath   string
+	ready     chan struct{} // closed once the server said "ready" (or at start, for other commands)
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	stopped bool
+	exited  chan struct{}
+}
+
+func (a *Agent) runtimeConf(pod *corev1.Pod, path string) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{
+		ContainerID: string(pod.UID),
+		NetNS:       path,
+		IfName:      "eth0",
+		Args: [][2]string{
+			{"IgnoreUnknown", "true"},
+			{"K8S_POD_NAMESPACE", pod.Namespace},
+			{"K8S_POD_NAME", pod.Name},
+			{"K8S_POD_UID", string(pod.UID)},
+		},
+	}
+}
+
+// startPod creates the pod's namespace, attaches it, starts its containers,
+// waits until they listen and reports the pod Running and Ready.
+func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err error) {
+	started := time.Now()
+	rt := &podRuntime{uid: pod.UID}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, a.teardown(context.WithoutCancel(ctx), key, rt))
+		}
+	}()
+	if pod.Spec.HostNetwork {
+		rt.ips = []string{a.cfg.NodeIP}
+	} else {
+		rt.netns = a.cfg.PodNetnsPrefix + uidShort(pod.UID)
+		if err := netns.Create(rt.netns); err != nil {
+			return err
+		}
+		res, err := a.cni.AddNetworkList(ctx, a.conf, a.runtimeConf(pod, netns.Path(rt.netns)))
+		if err != nil {
+			return fmt.Errorf("CNI ADD for %s: %w", key, err)
+		}
+		result, err := current.NewResultFromResult(res)
+		if err != nil {
+			return fmt.Errorf("CNI result for %s: %w", key, err)
+		}
+		for _, ip := range result.IPs {
+			rt.ips = append(rt.ips, ip.Address.IP.String())
+		}
+		if len(rt.ips) == 0 {
+			return fmt.Errorf("CNI gave %s no address", key)
+		}
+	}
+	withIP := pod.DeepCopy()
+	withIP.Status.PodIP = rt.ips[0]
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		argv, err := containerCommand(withIP, c, a.cfg.ProbeBinary)
+		if err != nil {
+			return fmt.Errorf("pod %s: %w", key, err)
+		}
+		if argv == nil {
+			continue
+		}
+		p := &process{
+			container: c.Name,
+			argv:      argv,
+			logPath:   filepath.Join(a.cfg.LogDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, uidShort(pod.UID)), c.Name+".log"),
+			ready:     make(chan struct{}),
+		}
+		if err := a.startProcess(rt, p); err != nil {
+			return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
+		}
+		rt.procs = append(rt.procs, p)
+	}
+	a.mu.Lock()
+	a.pods[key] = rt
+	a.mu.Unlock()
+	deadline := time.NewTimer(readyTimeout)
+	defer deadline.Stop()
+	for _, p := range rt.procs {
+		select {
+		case <-p.ready:
+		case <-p.exited:
+			return fmt.Errorf("pod %s: container %s exited before it was ready (log: %s)", key, p.container, p.logPath)
+		case <-deadline.C:
+			return fmt.Errorf("pod %s: container %s not ready after %s (log: %s)", key, p.container, readyTimeout, p.logPath)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := a.reportRunning(ctx, pod, rt); err != nil {
+		return err
+	}
+	a.cfg.Log.Info("pod running", "pod", key, "ip", rt.ips[0], "containers", len(rt.procs), "took", time.Since(started).Round(time.Millisecond))
+	return nil
+}
+
+// startProcess starts (or restarts) a container's process in the pod's
+// namespace, with its output in the container's log.
+func (a *Agent) startProcess(rt *podRuntime, p *process) error {
+	if err := os.MkdirAll(filepath.Dir(p.logPath), 0o755); err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		logFile.Close()
+		return err
+	}
+	if rt.netns == "" {
+		err = cmd.Start()
+	} else {
+		err = netns.Start(rt.netns, cmd)
+	}
+	if err != nil {
+		logFile.Close()
+		return fmt.Errorf("starting %s: %w", strings.Join(p.argv, " "), err)
+	}
+	exited := make(chan struct{})
+	p.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
+	waitsForReady := len(p.argv) > 1 && p.argv[1] == "serve"
+	if !waitsForReady {
+		closeOnce(p.ready)
+	}
+	go func() {
+		scanner := bufio.NewScanner(stdout)
+		for scanner.Scan() {
+			if scanner.Text() == "ready" {
+				closeOnce(p.ready)
+			}
+			fmt.Fprintln(logFile, scanner.Text())
+		}
+		_, _ = io.Copy(logFile, stdout)
+		err := cmd.Wait()
+		fmt.Fprintf(logFile, "--- exited: %v\n", err)
+		logFile.Close()
+		close(exited)
+		p.mu.Lock()
+		stopped := p.stopped
+		p.mu.Unlock()
+		if !stopped {
+			a.cfg.Log.Warn("container exited, restarting in 1s", "container", p.container, "err", err, "log", p.logPath)
+			time.Sleep(time.Second)
+			p.mu.Lock()
+			stopped = p.stopped
+			p.mu.Unlock()
+			if !stopped {
+				if err := a.startProcess(rt, p); err != nil {
+					a.cfg.Log.Error("restarting container", "container", p.container, "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+func closeOnce(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// stop terminates the process group: SIGTERM, then SIGKILL after 2s.
+func (p *process) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(2 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}
+}
+
+// teardown stops the containers, detaches the network and removes the
+// namespace. It is idempotent.
+func (a *Agent) teardown(ctx context.Context, key string, rt *podRuntime) error {
+	var wg sync.WaitGroup
+	for _, p := range rt.procs {
+		wg.Go(p.stop)
+	}
+	wg.Wait()
+	if rt.netns == "" {
+		return nil
+	}
+	var errs []error
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: rt.uid}}
+	if ns, name, ok := strings.Cut(key, "/"); ok {
+		pod.Namespace, pod.Name = ns, name
+	}
+	if err := a.cni.DelNetworkList(ctx, a.conf, a.runtimeConf(pod, netns.Path(rt.netns))); err != nil {
+		errs = append(errs, fmt.Errorf("CNI DEL for %s: %w", key, err))
+	}
+	errs = append(errs, netns.Delete(rt.netns))
+	return errors.Join(errs...)
+}
+
+// reportRunning writes the pod's status: Running, its IPs, and every
+// condition and container Ready.
+func (a *Agent) reportRunning(ctx context.Context, pod *corev1.Pod, rt *podRuntime) error {
+	now := metav1.Now()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		latest, err := a.client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if latest.UID != pod.UID {
+			return apierrors.NewNotFound(corev1.Resource("pods"), pod.Name)
+		}
+		s := &latest.Status
+		s.Phase = corev1.PodRunning
+		s.HostIP = a.cfg.NodeIP
+		s.HostIPs = []corev1.HostIP{{IP: a.cfg.NodeIP}}
+		s.PodIP = rt.ips[0]
+		s.PodIPs = nil
+		for _, ip := range rt.ips {
+			s.PodIPs = append(s.PodIPs, corev1.PodIP{IP: ip})
+		}
+		if s.StartTime == nil {
+			s.StartTime = &now
+		}
+		s.Conditions = nil
+		for _, t := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
+			s.Conditions = append(s.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
+		}
+		s.ContainerStatuses = nil
+		for _, c := range latest.Spec.Containers {
+			started := true
+			s.ContainerStatuses = append(s.ContainerStatuses, corev1.ContainerStatus{
+				Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: true, Started: &started,
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+			})
+		}
+		_, err = a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, latest, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reporting pod %s/%s running: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
+}

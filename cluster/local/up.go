@@ -1,0 +1,257 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
+	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane/detached"
+	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
+	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
+)
+
+// nodeReadyTimeout bounds the wait for every node agent's first heartbeat.
+const nodeReadyTimeout = 60 * time.Second
+
+// Up starts a local cluster and returns once every node is Ready. On error,
+// or when ctx ends first, everything it made is removed again.
+func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
+	opts, err = withDefaults(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the state dir: %w", err)
+	}
+	unlock, err := lock(ctx, opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if previous, err := Load(opts.StateDir); err == nil {
+		if p, alive := previous.alive(); alive {
+			return nil, fmt.Errorf("a local cluster %q is already running (%s, pid %d; kubeconfig %s): run `netpolcheck local down` first",
+				previous.Name, p.Name, p.PID, previous.Kubeconfig)
+		}
+	}
+	// Nothing of ours runs: whatever is left comes from a crashed run.
+	if err := down(ctx, opts.Name, opts.StateDir); err != nil {
+		return nil, fmt.Errorf("cleaning up a previous run: %w", err)
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the state dir: %w", err)
+	}
+	started := time.Now()
+	c := &Cluster{Name: opts.Name, StateDir: opts.StateDir, Prefix: prefixFor(opts.Name), BinDir: opts.BinDir,
+		HostNetns: filepath.Join(opts.StateDir, hostNetns)}
+	defer func() {
+		if err != nil {
+			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if downErr := down(cleanup, opts.Name, opts.StateDir); downErr != nil {
+				err = errors.Join(err, fmt.Errorf("cleaning up: %w", downErr))
+			}
+		}
+	}()
+
+	progress := func(format string, args ...any) {
+		fmt.Fprintf(opts.Progress, "[%5.1fs] %s\n", time.Since(started).Seconds(), fmt.Sprintf(format, args...))
+	}
+	kube := opts.Kube
+	kube.Progress = opts.Progress
+	bins, err := controlplane.EnsureBinaries(ctx, kube)
+	if err != nil {
+		return nil, err
+	}
+	progress("starting etcd, kube-apiserver, kube-controller-manager and kube-scheduler %s", bins.Version)
+	cp, err := controlplane.Start(ctx, controlplane.Config{StateDir: filepath.Join(opts.StateDir, controlDir), Binaries: bins})
+	if err != nil {
+		return nil, err
+	}
+	c.Kubeconfig = cp.Kubeconfig()
+	if err := c.save(); err != nil {
+		return nil, err
+	}
+	if err := bindHostNetns(c.HostNetns); err != nil {
+		return nil, err
+	}
+	progress("creating %d nodes as network namespaces (%s*)", opts.Nodes, c.Prefix)
+	network, err := topology.Create(c.Prefix, opts.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	c.Nodes = network.Nodes
+	if err := c.save(); err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(cp.RESTConfig())
+	if err != nil {
+		return nil, fmt.Errorf("kube client: %w", err)
+	}
+	for _, node := range c.Nodes {
+		if err := registerNode(ctx, client, node); err != nil {
+			return nil, err
+		}
+		if err := c.startNode(node, opts.EnforcerArgs); err != nil {
+			return nil, fmt.Errorf("starting %s: %w", node.Name, err)
+		}
+		if err := c.save(); err != nil {
+			return nil, err
+		}
+	}
+	progress("waiting for the node agents")
+	if err := waitNodesReady(ctx, client, c.Nodes, started); err != nil {
+		return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
+	}
+	progress("cluster %q ready: export KUBECONFIG=%s", c.Name, c.Kubeconfig)
+	return c, nil
+}
+
+// registerNode creates the Node object, with its pod range and address, as
+// Ready: its agent keeps the condition fresh.
+func registerNode(ctx context.Context, client kubernetes.Interface, node topology.Node) error {
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("8"),
+		corev1.ResourceMemory: resource.MustParse("16Gi"),
+		corev1.ResourcePods:   resource.MustParse("250"),
+	}
+	obj := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: node.Name, Labels: map[string]string{
+			"kubernetes.io/hostname": node.Name, "kubernetes.io/os": "linux", "netpolcheck.io/local": "true",
+		}},
+		Spec: corev1.NodeSpec{PodCIDR: node.PodCIDR.String(), PodCIDRs: podCIDRs(node)},
+	}
+	created, err := client.CoreV1().Nodes().Create(ctx, obj, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("registering node %s: %w", node.Name, err)
+	}
+	created.Status = corev1.NodeStatus{
+		Capacity:    capacity,
+		Allocatable: capacity,
+		Addresses: []corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: node.IP.String()},
+			{Type: corev1.NodeHostName, Address: node.Name},
+		},
+		Conditions: []corev1.NodeCondition{{
+			Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "NodeAgentStarting",
+			Message: "the node agent has not reported yet", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(),
+		}},
+		NodeInfo: corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: "amd64", KubeletVersion: controlplane.KubernetesVersion},
+	}
+	if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("setting the status of node %s: %w", node.Name, err)
+	}
+	return nil
+}
+
+// startNode writes the node's CNI configuration and starts, inside the
+// node's namespace, its agent, route agent and enforcer.
+func (c *Cluster) startNode(node topology.Node, enforcerArgs []string) error {
+	dir := filepath.Join(c.StateDir, "nodes", node.Name)
+	for _, sub := range []string{"net.d", "logs", "cni-cache", "ipam"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return err
+		}
+	}
+	conflist := filepath.Join(dir, "net.d", "10-netpolcheck.conflist")
+	if err := writeConflist(conflist, node, filepath.Join(dir, "ipam")); err != nil {
+		return err
+	}
+	kube := []string{"--kubeconfig", c.Kubeconfig, "--kube-netns", c.HostNetns}
+	specs := []detached.Spec{
+		{
+			Name: node.Name + "/node-agent", Path: filepath.Join(c.BinDir, CLIBinary),
+			Args: append([]string{"local", "node-agent", "--node", node.Name, "--node-ip", node.IP.String(),
+				"--pod-netns-prefix", c.Prefix + "pod-", "--cni-conflist", conflist, "--cni-bin-dir", c.BinDir,
+				"--cni-cache-dir", filepath.Join(dir, "cni-cache"), "--probe-binary", filepath.Join(c.BinDir, ProbeBinary),
+				"--log-dir", filepath.Join(dir, "logs", "pods")}, kube...),
+			LogFile: filepath.Join(dir, "logs", "node-agent.log"),
+		},
+		{
+			Name: node.Name + "/routes", Path: filepath.Join(c.BinDir, RoutesBinary),
+			Args:    append([]string{"--node-name", node.Name}, kube...),
+			LogFile: filepath.Join(dir, "logs", "routes.log"),
+		},
+		{
+			Name: node.Name + "/enforcer", Path: filepath.Join(c.BinDir, EnforcerBinary),
+			Args:    append(append([]string{"--node-name", node.Name}, kube...), enforcerArgs...),
+			LogFile: filepath.Join(dir, "logs", "enforcer.log"),
+		},
+	}
+	for _, spec := range specs {
+		var p detached.Process
+		err := netns.Do(node.Netns, func() (err error) {
+			p, err = detached.Start(spec)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		c.Processes = append(c.Processes, p)
+	}
+	return nil
+}
+
+func writeConflist(path string, node topology.Node, ipamDir string) error {
+	conf := map[string]any{
+		"cniVersion": "1.1.0",
+		"name":       "netpolcheck",
+		"plugins": []any{map[string]any{
+			"type":    CNIBinary,
+			"ranges":  podCIDRs(node),
+			"dataDir": ipamDir,
+		}},
+	}
+	data, err := json.MarshalIndent(conf, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("writing the CNI conflist of %s: %w", node.Name, err)
+	}
+	return nil
+}
+
+// waitNodesReady waits until every node reports Ready with a heartbeat newer
+// than since.
+func waitNodesReady(ctx context.Context, client kubernetes.Interface, nodes []topology.Node, since time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, nodeReadyTimeout)
+	defer cancel()
+	for {
+		var waiting []string
+		for _, n := range nodes {
+			obj, err := client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+			if err != nil || !nodeReady(obj, since) {
+				waiting = append(waiting, n.Name)
+			}
+		}
+		if len(waiting) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nodes not ready: %s: %w", strings.Join(waiting, ", "), context.Cause(ctx))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func nodeReady(n *corev1.Node, since time.Time) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue && !c.LastHeartbeatTime.Time.Before(since.Truncate(time.Second))
+		}
+	}
+	return false
+}
