@@ -73,9 +73,9 @@ type Cluster struct {
 	Prefix string `json:"prefix"`
 	// HostNetns is a bind mount of the control plane's network namespace;
 	// node processes open their API server connections there.
-	HostNetns string            `json:"hostNetns"`
-	BinDir    string            `json:"binDir"`
-	Nodes     []topology.Node   `json:"nodes"`
+	HostNetns string             `json:"hostNetns"`
+	BinDir    string             `json:"binDir"`
+	Nodes     []topology.Node    `json:"nodes"`
 	Processes []detached.Process `json:"processes"`
 	// Externals are the external hosts added so far.
 	Externals []ExternalHost `json:"externals,omitempty"`
