@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/netpolcheck/netpolcheck/matrix"
+)
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		nil,
+		{"frobnicate"},
+		{"serve"},
+		{"serve", "--identity", "x/a"},
+		{"serve", "--identity", "x/a", "--port", "80/ICMP"},
+		{"connect"},
+		{"connect", "--host", "127.0.0.1", "extra"},
+		{"batch", "--workers", "many"},
+	} {
+		var stderr bytes.Buffer
+		err := run(context.Background(), args, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("run(%q) = %v, want a usage error", args, err)
+		}
+	}
+}
+
+// closedLoopbackPort returns a TCP port on 127.0.0.1 that nothing listens on.
+func closedLoopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+func TestConnectPrintsOneResult(t *testing.T) {
+	port := closedLoopbackPort(t)
+	var stdout bytes.Buffer
+	err := run(context.Background(), []string{"connect", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--protocol", "tcp", "--timeout", "500ms"},
+		strings.NewReader(""), &stdout, &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("connect failed although the probe ran: %v", err)
+	}
+	var r matrix.Result
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("output %q: %v", stdout.String(), err)
+	}
+	if r.Outcome != matrix.Refused || strings.Count(stdout.String(), "\n") != 1 {
+		t.Errorf("output %q, want one refused result", stdout.String())
+	}
+}
+
+func TestBatchReadsProbesAndWritesResults(t *testing.T) {
+	port := closedLoopbackPort(t)
+	in, _ := json.Marshal([]matrix.Probe{
+		{ID: 1, Host: "127.0.0.1", Port: int32(port), Protocol: "TCP", TimeoutMillis: 500},
+		{ID: 2, Host: "127.0.0.1", Port: int32(port), Protocol: "UDP", TimeoutMillis: 500},
+	})
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"batch", "--workers", "2"}, bytes.NewReader(in), &stdout, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("output %q, want 2 lines", stdout.String())
+	}
+	for _, line := range lines {
+		var r matrix.Result
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Outcome != matrix.Refused {
+			t.Errorf("line %q: %+v, %v; want refused", line, r, err)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+// Package transport carries probe batches to the source endpoint and runs
+// them there with `netpolcheck-probe batch`: LocalNetns starts the agent in
+// a network namespace of this machine, KubeExec runs it in the source pod
+// through the API server's exec subresource. Both implement matrix.Transport
+// and share the batch protocol code (package batch).
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/netpolcheck/netpolcheck/matrix"
+	"github.com/netpolcheck/netpolcheck/probes/batch"
+)
+
+// killGrace is how long a batch agent may take to exit after its context
+// ended (SIGTERM) before it is killed.
+const killGrace = 2 * time.Second
+
+// LocalNetns runs each batch as a `netpolcheck-probe batch` process inside
+// the source endpoint's network namespace on this machine.
+type LocalNetns struct {
+	// Binary is the path of the netpolcheck-probe executable.
+	Binary string
+	// NetnsPath maps an endpoint to its network namespace, for example
+	// /run/netns/npc-pod-1234 or /proc/PID/ns/net.
+	NetnsPath func(matrix.Endpoint) (string, error)
+	// Workers caps the probes a batch runs at once (0: the agent's default).
+	Workers int
+	// Args are extra flags for `batch` (for example "--sctp=userspace").
+	Args []string
+}
+
+var _ matrix.Transport = (*LocalNetns)(nil)
+
+// RunBatch implements matrix.Transport.
+func (t *LocalNetns) RunBatch(ctx context.Context, source matrix.Endpoint, probes []matrix.Probe) ([]matrix.Result, error) {
+	path, err := t.NetnsPath(source)
+	if err != nil {
+		return nil, fmt.Errorf("network namespace of %s: %w", source.Name, err)
+	}
+	args := append([]string{"batch"}, t.Args...)
+	if t.Workers > 0 {
+		args = append(args, "--workers", strconv.Itoa(t.Workers))
+	}
+	results, err := batch.Exchange(ctx, probes, func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
+		cmd := exec.CommandContext(ctx, t.Binary, args...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+		cmd.Env = []string{} // the agent needs no environment
+		cmd.Cancel = func() error { return cmd.Process.Signal(unix.SIGTERM) }
+		cmd.WaitDelay = killGrace
+		if err := StartInNetns(cmd, path); err != nil {
+			return err
+		}
+		return cmd.Wait()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("probing from %s: %w", source.Name, err)
+	}
+	return results, nil
+}
+
+// StartInNetns starts cmd inside the network namespace at path. The calling
+// goroutine's thread is switched into the namespace just for the fork, so
+// the child starts there; the thread is switched back afterwards (or, if
+// that fails, left locked so the runtime discards it). Nothing but the
+// child's network namespace changes: no mount namespace, no `ip netns exec`,
+// no named-namespace requirement (any /proc/PID/ns/net works).
+func StartInNetns(cmd *exec.Cmd, path string) error {
+	target, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("opening network namespace %s: %w", path, err)
+	}
+	defer target.Close()
+
+	runtime.LockOSThread()
+	origin, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("opening the current network namespace: %w", err)
+	}
+	defer origin.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("entering network namespace %s: %w", path, err)
+	}
+	startErr := cmd.Start()
+	if err := unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET); err != nil {
+		// Stay locked: the thread dies with this goroutine instead of
+		// running other goroutines in the wrong namespace.
+		return errors.Join(fmt.Errorf("leaving network namespace %s: %w", path, err), startErr)
+	}
+	runtime.UnlockOSThread()
+	if startErr != nil {
+		return fmt.Errorf("starting %s in %s: %w", cmd.Path, path, startErr)
+	}
+	return nil
+}
