@@ -6,11 +6,14 @@
 //	netpolcheck-probe serve --identity NS/POD --port 80,81/TCP,UDP,SCTP
 //	netpolcheck-probe connect --host H --port P --protocol TCP|UDP|SCTP|ICMP [--expect NS/POD] [--timeout 1s]
 //	netpolcheck-probe batch [--workers N] < probes.json
+//	netpolcheck-probe idle
 //
 // serve prints "ready" on standard output once every port listens and stops
 // on SIGTERM or SIGINT. connect prints one JSON result and exits 0 whenever
 // the probe ran, whatever its outcome. batch reads a JSON array of probes on
-// standard input and writes one JSON result per line.
+// standard input and writes one JSON result per line. idle waits for SIGTERM
+// or SIGINT: it is what a container runs that only probes out (kube exec
+// runs batch beside it) and serves nothing.
 package main
 
 import (
@@ -54,7 +57,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: netpolcheck-probe serve|connect|batch [flags]", errUsage)
+		return fmt.Errorf("%w: netpolcheck-probe serve|connect|batch|idle [flags]", errUsage)
 	}
 	switch args[0] {
 	case "serve":
@@ -63,8 +66,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return connect(ctx, args[1:], stdout, stderr)
 	case "batch":
 		return runBatch(ctx, args[1:], stdin, stdout, stderr)
+	case "idle":
+		if err := parse(newFlagSet("idle", stderr), args[1:]); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
 	}
-	return fmt.Errorf("%w: unknown command %q (want serve, connect or batch)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown command %q (want serve, connect, batch or idle)", errUsage, args[0])
 }
 
 // portFlags collects repeated --port values.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netpolcheck/netpolcheck/matrix"
 )
@@ -23,12 +24,28 @@ func TestUsageErrors(t *testing.T) {
 		{"connect"},
 		{"connect", "--host", "127.0.0.1", "extra"},
 		{"batch", "--workers", "many"},
+		{"idle", "--port", "80"},
 	} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), args, strings.NewReader(""), &bytes.Buffer{}, &stderr)
 		if !errors.Is(err, errUsage) {
 			t.Errorf("run(%q) = %v, want a usage error", args, err)
 		}
+	}
+}
+
+func TestIdleWaitsForTheSignal(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"idle"}, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("idle returned before the signal: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("idle: %v", err)
 	}
 }
 
