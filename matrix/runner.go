@@ -124,12 +124,22 @@ func verdict(allowed bool) string {
 	return "denied"
 }
 
+// joinOutcomes lists outcomes, runs of the same one written once with a count.
 func joinOutcomes(h []Outcome) string {
-	s := make([]string, len(h))
-	for i, o := range h {
-		s[i] = string(o)
+	var parts []string
+	for i := 0; i < len(h); {
+		j := i
+		for j < len(h) && h[j] == h[i] {
+			j++
+		}
+		if j-i > 1 {
+			parts = append(parts, fmt.Sprintf("%s x%d", h[i], j-i))
+		} else {
+			parts = append(parts, string(h[i]))
+		}
+		i = j
 	}
-	return strings.Join(s, ",")
+	return strings.Join(parts, ",")
 }
 
 func indent(s, prefix string) string {

@@ -41,6 +41,9 @@ func (c *Cluster) AddExternal(ctx context.Context, name string, ips []netip.Addr
 		return e, nil
 	}
 	network := &topology.Network{Prefix: c.Prefix, Nodes: latest.Nodes}
+	for _, e := range latest.Externals {
+		network.Externals = append(network.Externals, e.External)
+	}
 	ext, err := network.AddExternal(name, ips)
 	if err != nil {
 		return nil, err

@@ -273,6 +273,15 @@ func (n *Network) routeExternal(ext External, port string) error {
 			return fmt.Errorf("routing %s from %s: %w", ext.Name, node.Name, err)
 		}
 	}
+	// External hosts reach each other through the underlay too.
+	for _, other := range n.Externals {
+		if err := routeVia(other.Netns, ext.IPs, routerIP); err != nil {
+			return fmt.Errorf("routing %s from %s: %w", ext.Name, other.Name, err)
+		}
+		if err := routeVia(ext.Netns, other.IPs, routerIP); err != nil {
+			return fmt.Errorf("routing %s from %s: %w", other.Name, ext.Name, err)
+		}
+	}
 	return nil
 }
 

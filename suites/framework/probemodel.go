@@ -1,0 +1,195 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL reads best unqualified
+	. "github.com/onsi/gomega"    //nolint:revive // as does Gomega's
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netpolcheck/netpolcheck/matrix"
+	"github.com/netpolcheck/netpolcheck/matrix/generate"
+	"github.com/netpolcheck/netpolcheck/matrix/recipes"
+)
+
+// The upstream-compatible probe model.
+var (
+	probeNamespaces = []string{"x", "y", "z"}
+	probePods       = []string{"a", "b", "c"}
+	probePorts      = []int32{80, 81}
+	probeProtocols  = []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP}
+	// probeExternals are the model's external hosts, outside every cluster range.
+	probeExternals = []matrix.External{
+		{Name: "ext1", IPs: []string{"192.0.2.10"}, Ports: externalPorts()},
+		{Name: "ext2", IPs: []string{"192.0.2.11"}, Ports: externalPorts()},
+	}
+)
+
+func externalPorts() []matrix.ContainerPort {
+	var out []matrix.ContainerPort
+	for _, port := range probePorts {
+		for _, proto := range probeProtocols {
+			out = append(out, matrix.ContainerPort{ContainerPort: port, Protocol: proto})
+		}
+	}
+	return out
+}
+
+// ProbeModel is the upstream-shaped model one suite process shares between
+// its cases: namespaces x, y, z (labelled ns=<x|y|z>, named with this run's
+// and process's suffix), pods a, b, c (labelled pod=<a|b|c>) serving 80 and
+// 81 on TCP, UDP and SCTP from containers named serve-80-tcp and so on, a
+// DNS-like pod in kube-system serving 53 on UDP and TCP, and two external
+// hosts. Cases change only policies and labels, restoring labels after.
+type ProbeModel struct {
+	names Names
+	// Pods are by logical namespace (x, y, z, kube-system).
+	Pods []matrix.Pod
+	// DNS is the logical endpoint name of the DNS-like pod.
+	DNS       string
+	Externals []matrix.External
+}
+
+// Namespace returns the real name of a logical namespace of the model.
+func (m *ProbeModel) Namespace(logical string) string { return m.names.Namespace(logical) }
+
+// Names returns the model's name mapping.
+func (m *ProbeModel) Names() Names { return m.names }
+
+// Universe describes the model to the policy generator (real names).
+func (m *ProbeModel) Universe() generate.Universe {
+	u := generate.Universe{Pods: probePods, PodCIDRs: []string{"10.244.0.0/16"}, ExternalCIDR: "192.0.2.0/24",
+		ExternalHosts: []string{"192.0.2.11/32"}}
+	for _, ns := range probeNamespaces {
+		u.Namespaces = append(u.Namespaces, generate.Namespace{Name: m.names.Namespace(ns), Label: ns})
+	}
+	for _, port := range probePorts {
+		for _, proto := range probeProtocols {
+			u.Ports = append(u.Ports, generate.Port{Port: port, Name: containerName(port, proto), Protocol: proto})
+		}
+	}
+	return u
+}
+
+func containerName(port int32, proto corev1.Protocol) string {
+	return fmt.Sprintf("serve-%d-%s", port, strings.ToLower(string(proto)))
+}
+
+// CreateProbeModel creates this process's probe model and deletes it after
+// the suite. Call it from the per-process half of SynchronizedBeforeSuite.
+func CreateProbeModel(ctx context.Context, env *Env) *ProbeModel {
+	suffix := fmt.Sprintf("%s-p%d", env.RunID, env.Process)
+	m := &ProbeModel{
+		names:     Names{namespaces: map[string]string{}, externals: map[string]string{}},
+		DNS:       "kube-system/dns-" + suffix,
+		Externals: probeExternals,
+	}
+	var real []string
+	for _, ns := range probeNamespaces {
+		name := ns + "-" + suffix
+		m.names.namespaces[ns] = name
+		real = append(real, name)
+		createNamespace(ctx, env, name, map[string]string{"ns": ns})
+		for _, pod := range probePods {
+			p := matrix.Pod{Namespace: ns, Name: pod, Labels: map[string]string{"pod": pod}}
+			for _, port := range probePorts {
+				for _, proto := range probeProtocols {
+					name := containerName(port, proto)
+					p.Containers = append(p.Containers, matrix.Container{Name: name,
+						Ports: []matrix.ContainerPort{{Name: name, ContainerPort: port, Protocol: proto}}})
+				}
+			}
+			m.Pods = append(m.Pods, p)
+		}
+	}
+	m.names.namespaces["kube-system"] = "kube-system"
+	dns := matrix.Pod{Namespace: "kube-system", Name: strings.TrimPrefix(m.DNS, "kube-system/"),
+		Labels: map[string]string{"k8s-app": "netpolcheck-dns", "pod": "dns"}}
+	for _, proto := range []corev1.Protocol{corev1.ProtocolUDP, corev1.ProtocolTCP} {
+		name := containerName(53, proto)
+		dns.Containers = append(dns.Containers, matrix.Container{Name: name,
+			Ports: []matrix.ContainerPort{{Name: "dns-" + strings.ToLower(string(proto)), ContainerPort: 53, Protocol: proto}}})
+	}
+	m.Pods = append(m.Pods, dns)
+	for _, p := range m.Pods {
+		ns := m.names.Namespace(p.Namespace)
+		_, err := env.Client.CoreV1().Pods(ns).Create(ctx, PodObject(ns, p, env.Image), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating pod %s/%s", ns, p.Name)
+	}
+	DeferCleanup(func(ctx SpecContext) {
+		err := env.Client.CoreV1().Pods("kube-system").Delete(ctx, dns.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			Fail(fmt.Sprintf("deleting the DNS-like pod: %v", err))
+		}
+	})
+	_, err := waitPodsRunning(ctx, env.Client, real, len(probeNamespaces)*len(probePods))
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(ctx, func() bool {
+		pod, err := env.Client.CoreV1().Pods("kube-system").Get(ctx, dns.Name, metav1.GetOptions{})
+		return err == nil && podReady(pod)
+	}).WithTimeout(podReadyTimeout).Should(BeTrue(), "the DNS-like pod is not ready")
+	for _, x := range m.Externals {
+		m.names.externals[x.Name] = ExternalName(netip.MustParseAddr(x.IPs[0]))
+	}
+	return m
+}
+
+// Scenario returns a scenario on the model.
+func (m *ProbeModel) Scenario(id, title string, labels []string, steps ...Step) *Scenario {
+	return &Scenario{ID: id, Title: title, Labels: labels, Model: m, Externals: m.Externals, Steps: steps}
+}
+
+// ExternalName is the canonical name (and probe identity) of the external
+// host at ip.
+func ExternalName(ip netip.Addr) string {
+	return "ext-" + strings.NewReplacer(".", "-", ":", "-").Replace(ip.String())
+}
+
+// ExternalHosts returns every external host the scenarios use: one per
+// address, serving the union of the ports any scenario wants there.
+func ExternalHosts() []ExternalHost {
+	byIP := map[netip.Addr]*ExternalHost{}
+	var order []netip.Addr
+	add := func(x matrix.External) {
+		for _, s := range x.IPs {
+			ip := netip.MustParseAddr(s)
+			h, ok := byIP[ip]
+			if !ok {
+				h = &ExternalHost{Name: ExternalName(ip), IP: ip}
+				byIP[ip] = h
+				order = append(order, ip)
+			}
+			for _, p := range x.Ports {
+				proto := p.Protocol
+				if proto == "" {
+					proto = corev1.ProtocolTCP
+				}
+				spec := fmt.Sprintf("%d/%s", p.ContainerPort, proto)
+				if !slices.Contains(h.Ports, spec) {
+					h.Ports = append(h.Ports, spec)
+				}
+			}
+		}
+	}
+	for _, x := range probeExternals {
+		add(x)
+	}
+	for _, r := range recipes.All() {
+		for _, x := range r.Externals {
+			add(x)
+		}
+	}
+	out := make([]ExternalHost, 0, len(order))
+	for _, ip := range order {
+		slices.Sort(byIP[ip].Ports)
+		out = append(out, *byIP[ip])
+	}
+	return out
+}

@@ -1,0 +1,290 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL reads best unqualified
+	. "github.com/onsi/gomega"    //nolint:revive // as does Gomega's
+
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netpolcheck/netpolcheck/matrix"
+	"github.com/netpolcheck/netpolcheck/reports"
+)
+
+// Scenario is one test case: the namespaces and pods it needs (by logical
+// names, which the framework maps to this run's), the external hosts it
+// talks to, and its steps.
+type Scenario struct {
+	// ID is "<suite>/<case>", unique and stable; Title says what it checks.
+	ID     string
+	Title  string
+	Labels []string
+	// Namespaces and Pods are created for the scenario and deleted after it,
+	// unless Model is set: then the scenario runs on that shared probe model.
+	Namespaces []matrix.Namespace
+	Pods       []matrix.Pod
+	Model      *ProbeModel
+	Externals  []matrix.External
+	Steps      []Step
+}
+
+// Step changes policies or labels, then probes the whole matrix.
+type Step struct {
+	Name string
+	// Manifests are NetworkPolicy manifests (YAML) applied in order with
+	// logical namespaces; Delete lists "namespace/name" policies deleted first.
+	Manifests string
+	Delete    []string
+	// Policies, when set, gives the complete set of policies in force after
+	// the step (created, replaced or deleted to match).
+	Policies func(Names) []*networkingv1.NetworkPolicy
+	// Labels, when set, replaces the labels of namespaces ("x") and pods ("x/a").
+	Labels func(Names) map[string]map[string]string
+	// Rejected: Manifests must be rejected, by netpolcheck's loader with an
+	// error containing this text and by the API server, and nothing changes.
+	Rejected string
+	// Expect states outcomes a document gives, by logical endpoint names.
+	Expect []Outcome
+}
+
+// Outcome is a stated connection result.
+type Outcome struct {
+	From, To string
+	Port     matrix.PortProtocol
+	Allowed  bool
+	Doc      string
+}
+
+// Names maps a scenario's logical names to this run's.
+type Names struct {
+	namespaces map[string]string
+	externals  map[string]string
+}
+
+// Namespace returns the real name of a logical namespace.
+func (n Names) Namespace(logical string) string {
+	if real, ok := n.namespaces[logical]; ok {
+		return real
+	}
+	return logical
+}
+
+// Endpoint returns the real name of a logical endpoint ("ns/pod" or an external host).
+func (n Names) Endpoint(logical string) string {
+	if ns, pod, ok := strings.Cut(logical, "/"); ok {
+		return n.Namespace(ns) + "/" + pod
+	}
+	if real, ok := n.externals[logical]; ok {
+		return real
+	}
+	return logical
+}
+
+// run is one execution of a scenario.
+type run struct {
+	env      *Env
+	s        *Scenario
+	names    Names
+	pods     []podRef
+	external []matrix.External // in force, with canonical names
+	rec      *reports.Case
+}
+
+type podRef struct {
+	namespace, name string
+	spec            matrix.Pod
+}
+
+// Run executes a scenario inside a Ginkgo spec: it fails the spec with the
+// expected, observed and diff grids and the explanation of every wrong cell
+// when the cluster disagrees with the engine, or with a stated outcome.
+func Run(ctx context.Context, env *Env, s *Scenario, suite string) {
+	r := &run{env: env, s: s, rec: &reports.Case{ID: s.ID, Name: s.Title, Suite: suite, Labels: s.Labels}}
+	DeferCleanup(func() { AddReportEntry(reports.JUnitCaseProperty, caseEntry{r.rec}, ReportEntryVisibilityNever) })
+	r.setUp(ctx)
+	for i := range s.Steps {
+		step := &s.Steps[i]
+		By(fmt.Sprintf("step %d: %s", i+1, step.Name))
+		r.step(ctx, step)
+	}
+}
+
+// caseEntry renders the case as JSON in the report entry.
+type caseEntry struct{ c *reports.Case }
+
+func (e caseEntry) ColorableString() string { return e.String() }
+func (e caseEntry) String() string            { return mustJSON(e.c) }
+
+func (r *run) setUp(ctx context.Context) {
+	env, s := r.env, r.s
+	r.names = Names{namespaces: map[string]string{}, externals: map[string]string{}}
+	if s.Model != nil {
+		r.names = s.Model.names
+		for _, p := range s.Model.Pods {
+			r.pods = append(r.pods, podRef{namespace: r.names.Namespace(p.Namespace), name: p.Name, spec: p})
+		}
+	} else {
+		suffix := shortHash(env.RunID + "/" + s.ID)
+		var real []string
+		for _, ns := range s.Namespaces {
+			name := truncate(ns.Name, 50) + "-" + suffix
+			r.names.namespaces[ns.Name] = name
+			real = append(real, name)
+			createNamespace(ctx, env, name, ns.Labels)
+		}
+		for _, p := range s.Pods {
+			ns := r.names.Namespace(p.Namespace)
+			obj := PodObject(ns, p, env.Image)
+			_, err := env.Client.CoreV1().Pods(ns).Create(ctx, obj, metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred(), "creating pod %s/%s", ns, p.Name)
+			r.pods = append(r.pods, podRef{namespace: ns, name: p.Name, spec: p})
+		}
+		_, err := waitPodsRunning(ctx, env.Client, real, len(s.Pods))
+		Expect(err).NotTo(HaveOccurred())
+	}
+	for _, x := range s.Externals {
+		host, ok := r.externalHost(x)
+		if !ok {
+			GinkgoWriter.Printf("external host %s (%v) is not available on %s: cells involving it are not probed\n", x.Name, x.IPs, env.Provider)
+			continue
+		}
+		r.names.externals[x.Name] = host.Name
+		r.external = append(r.external, matrix.External{Name: host.Name, IPs: x.IPs, Ports: x.Ports})
+	}
+}
+
+func (r *run) externalHost(x matrix.External) (ExternalHost, bool) {
+	for _, ip := range x.IPs {
+		for addr, host := range r.env.Externals {
+			if addr.String() == ip {
+				return host, true
+			}
+		}
+	}
+	return ExternalHost{}, false
+}
+
+// createNamespace creates a namespace and deletes it after the spec.
+func createNamespace(ctx context.Context, env *Env, name string, labels map[string]string) {
+	obj := namespaceObject(name, labels)
+	_, err := env.Client.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred(), "creating namespace %s", name)
+	DeferCleanup(func(ctx SpecContext) {
+		err := env.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			Fail(fmt.Sprintf("deleting namespace %s: %v", name, err))
+		}
+	})
+}
+
+func (r *run) step(ctx context.Context, step *Step) {
+	started := time.Now()
+	r.applyPolicies(ctx, step)
+	if step.Labels != nil {
+		r.applyLabels(ctx, step.Labels(r.names))
+	}
+	model, uids := r.observeModel(ctx)
+	policies := r.storedPolicies(ctx, model)
+	engine, err := matrix.NewEngine(model, policies)
+	Expect(err).NotTo(HaveOccurred(), "computing the expected table")
+	expected := engine.Table()
+	tr, sources, err := r.env.transport(uids)
+	Expect(err).NotTo(HaveOccurred())
+	runner := &matrix.Runner{Transport: tr, Sources: sources, ProbeTimeout: r.env.ProbeTimeout,
+		Convergence: r.env.Convergence, ICMP: true}
+	rep, err := runner.Run(ctx, expected, engine.Endpoints())
+	Expect(err).NotTo(HaveOccurred(), "probing")
+	r.rec.Steps = append(r.rec.Steps, reports.StepOf(step.Name, rep, engine))
+	GinkgoWriter.Printf("step %q: %d cells, %d rounds, probing %s, step %s\n", step.Name, len(rep.Cells), rep.Rounds,
+		rep.Duration.Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
+	if msg := rep.FailureMessage(engine); msg != "" {
+		Fail(fmt.Sprintf("step %q: the cluster disagrees with the NetworkPolicy API:\n%s", step.Name, msg))
+	}
+	for _, o := range step.Expect {
+		r.checkOutcome(o, engine, rep)
+	}
+}
+
+// checkOutcome checks a stated outcome against the engine and the cluster.
+func (r *run) checkOutcome(o Outcome, engine *matrix.Engine, rep *matrix.Report) {
+	from, to := r.names.Endpoint(o.From), r.names.Endpoint(o.To)
+	want, ok := rep.Expected.Get(from, to, o.Port)
+	if !ok {
+		GinkgoWriter.Printf("outcome %s -> %s %s not probed here (%s)\n", o.From, o.To, o.Port, r.env.Provider)
+		return
+	}
+	if want != o.Allowed {
+		x, _ := engine.Explain(from, to, o.Port)
+		Fail(fmt.Sprintf("the engine contradicts the stated outcome %s -> %s %s allowed=%v (%s):\n%s", o.From, o.To, o.Port, o.Allowed, o.Doc, x))
+	}
+	if got, ok := rep.Observed.Get(from, to, o.Port); ok && got != o.Allowed {
+		Fail(fmt.Sprintf("stated outcome %s -> %s %s allowed=%v (%s), observed %v", o.From, o.To, o.Port, o.Allowed, o.Doc, got))
+	}
+}
+
+// storedPolicies lists the policies in force in the model's namespaces.
+func (r *run) storedPolicies(ctx context.Context, model *matrix.Model) []*networkingv1.NetworkPolicy {
+	var out []*networkingv1.NetworkPolicy
+	for _, ns := range model.Namespaces {
+		list, err := r.env.Client.NetworkingV1().NetworkPolicies(ns.Name).List(ctx, metav1.ListOptions{})
+		Expect(err).NotTo(HaveOccurred(), "reading back the policies of %s", ns.Name)
+		for i := range list.Items {
+			out = append(out, &list.Items[i])
+		}
+	}
+	return out
+}
+
+// observeModel reads the scenario's namespaces and pods back from the API
+// server, with their labels, IPs and container ports as stored.
+func (r *run) observeModel(ctx context.Context) (*matrix.Model, map[string]string) {
+	model := &matrix.Model{Externals: r.external}
+	uids := map[string]string{}
+	seen := map[string]bool{}
+	for _, p := range r.pods {
+		if !seen[p.namespace] {
+			seen[p.namespace] = true
+			ns, err := r.env.Client.CoreV1().Namespaces().Get(ctx, p.namespace, metav1.GetOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			model.Namespaces = append(model.Namespaces, matrix.Namespace{Name: ns.Name, Labels: ns.Labels})
+		}
+		pod, err := r.env.Client.CoreV1().Pods(p.namespace).Get(ctx, p.name, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(podReady(pod)).To(BeTrue(), "pod %s/%s is not ready", p.namespace, p.name)
+		mp := matrix.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Node: pod.Spec.NodeName}
+		for _, ip := range pod.Status.PodIPs {
+			mp.IPs = append(mp.IPs, ip.IP)
+		}
+		for _, c := range pod.Spec.Containers {
+			mc := matrix.Container{Name: c.Name}
+			for _, port := range c.Ports {
+				mc.Ports = append(mc.Ports, matrix.ContainerPort{Name: port.Name, ContainerPort: port.ContainerPort, Protocol: port.Protocol})
+			}
+			mp.Containers = append(mp.Containers, mc)
+		}
+		model.Pods = append(model.Pods, mp)
+		uids[matrix.PodName(pod.Namespace, pod.Name)] = string(pod.UID)
+	}
+	return model, uids
+}
+
+// applyLabels replaces the labels of namespaces and pods, and restores them
+// after the spec.
+func (r *run) applyLabels(ctx context.Context, changes map[string]map[string]string) {
+	for _, key := range slices.Sorted(maps.Keys(changes)) {
+		labels := changes[key]
+		if ns, pod, ok := strings.Cut(key, "/"); ok {
+			r.relabelPod(ctx, r.names.Namespace(ns), pod, labels)
+		} else {
+			r.relabelNamespace(ctx, r.names.Namespace(key), labels)
+		}
+	}
+}
