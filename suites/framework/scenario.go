@@ -121,7 +121,7 @@ func Run(ctx context.Context, env *Env, s *Scenario, suite string) {
 type caseEntry struct{ c *reports.Case }
 
 func (e caseEntry) ColorableString() string { return e.String() }
-func (e caseEntry) String() string            { return mustJSON(e.c) }
+func (e caseEntry) String() string          { return mustJSON(e.c) }
 
 func (r *run) setUp(ctx context.Context) {
 	env, s := r.env, r.s

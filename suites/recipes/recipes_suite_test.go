@@ -33,4 +33,3 @@ var _ = Describe("seed recipes", func() {
 		})
 	}
 })
-
