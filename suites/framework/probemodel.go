@@ -2,12 +2,12 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 
-	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL reads best unqualified
 	. "github.com/onsi/gomega"    //nolint:revive // as does Gomega's
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,6 +49,7 @@ func externalPorts() []matrix.ContainerPort {
 // DNS-like pod in kube-system serving 53 on UDP and TCP, and two external
 // hosts. Cases change only policies and labels, restoring labels after.
 type ProbeModel struct {
+	env   *Env
 	names Names
 	// Pods are by logical namespace (x, y, z, kube-system).
 	Pods []matrix.Pod
@@ -82,11 +83,12 @@ func containerName(port int32, proto corev1.Protocol) string {
 	return fmt.Sprintf("serve-%d-%s", port, strings.ToLower(string(proto)))
 }
 
-// CreateProbeModel creates this process's probe model and deletes it after
-// the suite. Call it from the per-process half of SynchronizedBeforeSuite.
+// CreateProbeModel creates this process's probe model; Delete removes it.
+// Call it from the per-process half of SynchronizedBeforeSuite.
 func CreateProbeModel(ctx context.Context, env *Env) *ProbeModel {
 	suffix := fmt.Sprintf("%s-p%d", env.RunID, env.Process)
 	m := &ProbeModel{
+		env:       env,
 		names:     Names{namespaces: map[string]string{}, externals: map[string]string{}},
 		DNS:       "kube-system/dns-" + suffix,
 		Externals: probeExternals,
@@ -123,12 +125,6 @@ func CreateProbeModel(ctx context.Context, env *Env) *ProbeModel {
 		_, err := env.Client.CoreV1().Pods(ns).Create(ctx, PodObject(ns, p, env.Image), metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred(), "creating pod %s/%s", ns, p.Name)
 	}
-	DeferCleanup(func(ctx SpecContext) {
-		err := env.Client.CoreV1().Pods("kube-system").Delete(ctx, dns.Name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			Fail(fmt.Sprintf("deleting the DNS-like pod: %v", err))
-		}
-	})
 	_, err := waitPodsRunning(ctx, env.Client, real, len(probeNamespaces)*len(probePods))
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(ctx, func() bool {
@@ -139,6 +135,19 @@ func CreateProbeModel(ctx context.Context, env *Env) *ProbeModel {
 		m.names.externals[x.Name] = ExternalName(netip.MustParseAddr(x.IPs[0]))
 	}
 	return m
+}
+
+// Delete removes the model's namespaces and its DNS-like pod.
+func (m *ProbeModel) Delete(ctx context.Context) error {
+	var errs []error
+	for _, ns := range probeNamespaces {
+		errs = append(errs, deleteNamespace(ctx, m.env, m.names.Namespace(ns)))
+	}
+	dns := strings.TrimPrefix(m.DNS, "kube-system/")
+	if err := m.env.Client.CoreV1().Pods("kube-system").Delete(ctx, dns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("deleting the DNS-like pod: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // Scenario returns a scenario on the model.

@@ -139,6 +139,9 @@ func (r *run) setUp(ctx context.Context) {
 			r.names.namespaces[ns.Name] = name
 			real = append(real, name)
 			createNamespace(ctx, env, name, ns.Labels)
+			DeferCleanup(func(ctx SpecContext) {
+				Expect(deleteNamespace(ctx, env, name)).To(Succeed())
+			})
 		}
 		for _, p := range s.Pods {
 			ns := r.names.Namespace(p.Namespace)
@@ -172,17 +175,21 @@ func (r *run) externalHost(x matrix.External) (ExternalHost, bool) {
 	return ExternalHost{}, false
 }
 
-// createNamespace creates a namespace and deletes it after the spec.
+// createNamespace creates a namespace.
 func createNamespace(ctx context.Context, env *Env, name string, labels map[string]string) {
 	obj := namespaceObject(name, labels)
 	_, err := env.Client.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{})
 	Expect(err).NotTo(HaveOccurred(), "creating namespace %s", name)
-	DeferCleanup(func(ctx SpecContext) {
-		err := env.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			Fail(fmt.Sprintf("deleting namespace %s: %v", name, err))
-		}
-	})
+}
+
+// deleteNamespace deletes a namespace (with its pods and policies); a
+// namespace already gone is fine.
+func deleteNamespace(ctx context.Context, env *Env, name string) error {
+	err := env.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting namespace %s: %w", name, err)
+	}
+	return nil
 }
 
 func (r *run) step(ctx context.Context, step *Step) {

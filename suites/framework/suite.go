@@ -42,7 +42,11 @@ func NewSuite(name string, withProbeModel bool) *Suite {
 			s.model = CreateProbeModel(ctx, s.env)
 		}
 	})
-	SynchronizedAfterSuite(func() {}, func(ctx SpecContext) {
+	SynchronizedAfterSuite(func(ctx SpecContext) {
+		if s.model != nil {
+			Expect(s.model.Delete(ctx)).To(Succeed())
+		}
+	}, func(ctx SpecContext) {
 		Expect(Finish(ctx, s.cfg, s.shared)).To(Succeed())
 	})
 	return s

@@ -1,0 +1,91 @@
+// Package generated_test runs combinatorial cases from the policy generator
+// (peers x ports x directions x selectors x policy updates), deterministic
+// by seed, on each process's probe model, comparing every cell of every
+// step's matrix with the engine.
+//
+//	NETPOLCHECK_SEED=1 NETPOLCHECK_GENERATED_CASES=300 go run github.com/onsi/ginkgo/v2/ginkgo -p ./suites/generated
+package generated_test
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/netpolcheck/netpolcheck/matrix/generate"
+	"github.com/netpolcheck/netpolcheck/reports"
+	"github.com/netpolcheck/netpolcheck/suites/framework"
+)
+
+func TestGenerated(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "netpolcheck generated")
+}
+
+var suite = framework.NewSuite("generated", true)
+
+// universe is the probe model by logical names: policies are generated at
+// tree construction, before the model exists, and their namespaces are
+// mapped to this run's when applied. Namespaces are selected by their
+// ns=<x|y|z> label, which the real namespaces carry.
+func universe() generate.Universe {
+	return generate.Universe{
+		Namespaces: []generate.Namespace{{Name: "x", Label: "x"}, {Name: "y", Label: "y"}, {Name: "z", Label: "z"}},
+		Pods:       []string{"a", "b", "c"},
+		Ports: []generate.Port{
+			{Port: 80, Name: "serve-80-tcp", Protocol: "TCP"}, {Port: 81, Name: "serve-81-tcp", Protocol: "TCP"},
+			{Port: 80, Name: "serve-80-udp", Protocol: "UDP"}, {Port: 81, Name: "serve-81-udp", Protocol: "UDP"},
+			{Port: 80, Name: "serve-80-sctp", Protocol: "SCTP"}, {Port: 81, Name: "serve-81-sctp", Protocol: "SCTP"},
+		},
+		PodCIDRs:      []string{"10.244.1.0/24", "10.244.2.0/24"},
+		ExternalCIDR:  "192.0.2.0/24",
+		ExternalHosts: []string{"192.0.2.11/32"},
+	}
+}
+
+func envInt(key string, fallback int) int {
+	if v, err := strconv.Atoi(os.Getenv(key)); err == nil && v > 0 {
+		return v
+	}
+	return fallback
+}
+
+var _ = Describe("generated cases", func() {
+	seed := uint64(envInt("NETPOLCHECK_SEED", 1))
+	for i, c := range generate.Cases(seed, envInt("NETPOLCHECK_GENERATED_CASES", 300), universe()) {
+		labels := append([]string{framework.LabelGenerated}, c.Labels...)
+		if slices.Contains(c.Labels, generate.LabelIPBlockPodIP) {
+			labels = append(labels, reports.LabelImplementationDefined)
+		}
+		id := fmt.Sprintf("generated/%04d", i)
+		It(id+": "+c.Name, Label(labels...), func(ctx SpecContext) {
+			var steps []framework.Step
+			for j, policies := range c.Steps {
+				name := "policies"
+				if j > 0 {
+					name = "update"
+				}
+				steps = append(steps, framework.Step{Name: name, Policies: inNamespaces(policies)})
+			}
+			suite.Run(ctx, suite.Model().Scenario(id, c.Name, labels, steps...))
+		})
+	}
+})
+
+// inNamespaces maps generated policies into this run's namespaces.
+func inNamespaces(policies []*networkingv1.NetworkPolicy) func(framework.Names) []*networkingv1.NetworkPolicy {
+	return func(n framework.Names) []*networkingv1.NetworkPolicy {
+		out := make([]*networkingv1.NetworkPolicy, len(policies))
+		for i, np := range policies {
+			out[i] = np.DeepCopy()
+			out[i].Namespace = n.Namespace(np.Namespace)
+		}
+		return out
+	}
+}
