@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	. "github.com/onsi/gomega"    //nolint:revive // as does Gomega's
+	. "github.com/onsi/gomega" //nolint:revive // as does Gomega's
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
