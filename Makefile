@@ -7,7 +7,16 @@ BIN      ?= bin
 PKGS     ?= ./...
 FUZZTIME ?= 60s
 
-.PHONY: all build test vet bench fuzz clean
+# The main job: the suites against the local cluster with the reference CNI.
+OUT      ?= reports/out
+PROCS    ?= 4
+PROFILE  ?= correct
+RUN_NAME ?= $(if $(filter correct,$(PROFILE)),reference,reference-$(PROFILE))
+SUITES   ?= ./suites/recipes ./suites/conformance ./suites/generated
+GINKGO   ?= $(GO) run github.com/onsi/ginkgo/v2/ginkgo
+GINKGO_FLAGS ?=
+
+.PHONY: all build test vet bench fuzz clean run
 
 all: build
 
@@ -27,5 +36,22 @@ bench:
 fuzz:
 	$(GO) test ./matrix -run '^$$' -fuzz FuzzEngineInvariants -fuzztime $(FUZZTIME)
 
+# run brings the local cluster up (the enforcer with PROFILE: correct, none,
+# delay), runs every suite in parallel, writes $(OUT)/junit.xml,
+# $(OUT)/results.json and $(OUT)/summary.md, and always takes the cluster
+# down again, also on failure or Ctrl-C. It fails when a case fails.
+run: build
+	@mkdir -p $(OUT)
+	@rm -f $(OUT)/junit.xml $(OUT)/results.json $(OUT)/summary.md
+	@trap '$(BIN)/netpolcheck local down >/dev/null' EXIT INT TERM; \
+	$(BIN)/netpolcheck local up --nodes 2 --enforcer-profile $(PROFILE) >/dev/null || exit 1; \
+	status=0; \
+	NETPOLCHECK_PROVIDER=local NETPOLCHECK_CNI=$(RUN_NAME) \
+		$(GINKGO) -p --procs $(PROCS) --timeout 45m --no-color --succinct \
+		--junit-report junit.xml --output-dir $(OUT) $(GINKGO_FLAGS) $(SUITES) || status=$$?; \
+	$(BIN)/netpolcheck report --junit $(OUT)/junit.xml --out $(OUT) --cni $(RUN_NAME) --provider local >/dev/null || status=1; \
+	echo "results: $(OUT)/junit.xml $(OUT)/results.json $(OUT)/summary.md"; \
+	exit $$status
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(OUT)

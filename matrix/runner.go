@@ -44,8 +44,8 @@ type CellResult struct {
 	History  []Outcome `json:"history"`
 	Last     Result    `json:"last"`
 	// Converged is set when the last two probes (or the only one) agree with
-	// the expectation; ConvergedAfter is when it first agreed, counted from
-	// the start of the run.
+	// the expectation; ConvergedAfter is when the round that first agreed
+	// started, counted from the start of the run (0 for the first round).
 	Converged      bool          `json:"converged"`
 	ConvergedAfter time.Duration `json:"convergedAfterNs"`
 	// Flaky is set when the cell agreed with the expectation and later did not.
@@ -236,7 +236,9 @@ func (r *Runner) Run(ctx context.Context, expected *Table, endpoints []Endpoint)
 			report.ICMP[endpoints[c.from].Name+" -> "+endpoints[c.to].Name] = results[len(pending)+i].Outcome
 		}
 		icmp = nil
-		elapsed := time.Since(start)
+		// A cell that agrees in this round agreed when the round's probes
+		// were sent (the round's duration is mostly denied probes timing out).
+		elapsed := roundStart.Sub(start)
 		var again []*pendingCell
 		for i, c := range pending {
 			res := results[i]

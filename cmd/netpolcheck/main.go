@@ -27,6 +27,7 @@ func commands() map[string]command {
 		"compare": {"compare runs (results.json or JUnit XML) across CNIs, as Markdown or HTML", runCompare},
 		"expect":  {"print the expected truth table of a model and policies (no cluster)", runExpect},
 		"explain": {"explain one cell of the expected truth table (no cluster)", runExplain},
+		"report":  {"turn a run's JUnit report into results.json and a Markdown summary", runReport},
 		"local":   {"local up|down: a Kubernetes cluster of network namespaces on this machine (root, no Docker)", runLocal},
 	}
 }

@@ -108,7 +108,9 @@ type podRef struct {
 // when the cluster disagrees with the engine, or with a stated outcome.
 func Run(ctx context.Context, env *Env, s *Scenario, suite string) {
 	r := &run{env: env, s: s, rec: &reports.Case{ID: s.ID, Name: s.Title, Suite: suite, Labels: s.Labels}}
-	DeferCleanup(func() { AddReportEntry(reports.JUnitCaseProperty, caseEntry{r.rec}, ReportEntryVisibilityNever) })
+	// The case, with its steps' tables and mismatches, travels in the JUnit
+	// report as a property, as JSON, for `netpolcheck report` and `compare`.
+	DeferCleanup(func() { AddReportEntry(reports.JUnitCaseProperty, *r.rec, ReportEntryVisibilityNever) })
 	r.setUp(ctx)
 	for i := range s.Steps {
 		step := &s.Steps[i]
@@ -116,12 +118,6 @@ func Run(ctx context.Context, env *Env, s *Scenario, suite string) {
 		r.step(ctx, step)
 	}
 }
-
-// caseEntry renders the case as JSON in the report entry.
-type caseEntry struct{ c *reports.Case }
-
-func (e caseEntry) ColorableString() string { return e.String() }
-func (e caseEntry) String() string          { return mustJSON(e.c) }
 
 func (r *run) setUp(ctx context.Context) {
 	env, s := r.env, r.s

@@ -1,0 +1,132 @@
+package reports
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Summary renders one run for a CI log or job summary: the totals, pass
+// counts per suite and per label, how long cells took to agree with the
+// expectation, and the failing cases.
+func Summary(r *Run) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# netpolcheck: %s", cellText(r.Name))
+	if r.CNI != "" || r.Provider != "" {
+		fmt.Fprintf(&b, " (CNI %s on %s)", cellText(r.CNI), cellText(r.Provider))
+	}
+	b.WriteString("\n\n")
+	total := tally(r.Cases)
+	fmt.Fprintf(&b, "%d cases: %d passed, %d failed, %d divergent, %d skipped", total.cases, total.passed, total.failed, total.divergent, total.skipped)
+	if r.DurationSeconds > 0 {
+		fmt.Fprintf(&b, " in %s", formatSeconds(r.DurationSeconds))
+	}
+	b.WriteString(".\nDivergent: a case labelled ImplementationDefined failed, so this CNI made the other choice where the API leaves one open.\n")
+
+	bySuite := map[string][]Case{}
+	byLabel := map[string][]Case{}
+	for _, c := range r.Cases {
+		bySuite[c.Suite] = append(bySuite[c.Suite], c)
+		for _, l := range c.Labels {
+			byLabel[l] = append(byLabel[l], c)
+		}
+	}
+	b.WriteString("\n## By suite\n\n| suite | passed | failed | divergent | skipped | steps | time to converge p50 | p99 | max |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, suite := range sortedKeys(bySuite) {
+		t := tally(bySuite[suite])
+		conv, steps := convergenceOf(bySuite[suite])
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s | %s | %s |\n", cellText(suite), t.passed, t.failed, t.divergent, t.skipped, steps,
+			millis(conv.P50), millis(conv.P99), millis(conv.Max))
+	}
+	b.WriteString("\nTime to converge: from the start of a step's probing to the start of the probing round in which a cell " +
+		"first agreed with the expectation (0 when the first round agreed): p50 over the steps' medians, p99 over their " +
+		"99th percentiles, and the maximum.\n")
+
+	b.WriteString("\n## By label\n\n| label | passed | of |\n|---|--:|--:|\n")
+	for _, label := range sortedKeys(byLabel) {
+		t := tally(byLabel[label])
+		fmt.Fprintf(&b, "| %s | %d | %d |\n", cellText(label), t.passed, t.cases-t.skipped)
+	}
+
+	var failed []Case
+	for _, c := range r.Cases {
+		if c.State == Failed {
+			failed = append(failed, c)
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(&b, "\n## Failed cases (%d)\n\n", len(failed))
+		for _, c := range failed {
+			kind := "failed"
+			if c.ImplementationDefined() {
+				kind = "divergent"
+			}
+			fmt.Fprintf(&b, "- `%s` %s (%s): %s\n", c.ID, cellText(c.Name), kind, cellText(firstLine(c.Failure)))
+		}
+	}
+	return b.String()
+}
+
+type counts struct{ cases, passed, failed, divergent, skipped int }
+
+func tally(cases []Case) counts {
+	var t counts
+	for _, c := range cases {
+		t.cases++
+		switch {
+		case c.State == Passed:
+			t.passed++
+		case c.State == Skipped:
+			t.skipped++
+		case c.ImplementationDefined():
+			t.divergent++
+		default:
+			t.failed++
+		}
+	}
+	return t
+}
+
+// convergenceOf aggregates the steps' convergence figures.
+func convergenceOf(cases []Case) (Convergence, int) {
+	var p50s, p99s []float64
+	var out Convergence
+	for _, c := range cases {
+		for _, s := range c.Steps {
+			p50s = append(p50s, s.Convergence.P50)
+			p99s = append(p99s, s.Convergence.P99)
+			out.Max = max(out.Max, s.Convergence.Max)
+		}
+	}
+	if len(p50s) == 0 {
+		return out, 0
+	}
+	sort.Float64s(p50s)
+	sort.Float64s(p99s)
+	out.P50 = p50s[len(p50s)/2]
+	out.P99 = p99s[min(len(p99s)-1, len(p99s)*99/100)]
+	return out, len(p50s)
+}
+
+func sortedKeys(m map[string][]Case) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func millis(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond).String()
+}
