@@ -136,7 +136,7 @@ func outcome(c *Case, implementationDefined bool) string {
 		return Missing
 	case c.State == Passed || c.State == Skipped:
 		return c.State
-	case implementationDefined:
+	case implementationDefined && c.OnlyImplementationDefinedMismatches():
 		return Divergent
 	default:
 		return Failed

@@ -131,3 +131,22 @@ func TestCompareEdgeCases(t *testing.T) {
 		})
 	}
 }
+
+func TestImplementationDefinedCaseWithOtherWrongCellsFails(t *testing.T) {
+	_, none := fixtureRuns(t)
+	c := none.Cases[2] // conformance/ipblock-pod-ip, divergent in the fixture
+	if !c.Divergent() {
+		t.Fatalf("fixture case %s is not divergent", c.ID)
+	}
+	c.Steps = append([]reports.Step(nil), c.Steps...)
+	c.Steps[0].Mismatches = append([]reports.Mismatch(nil), c.Steps[0].Mismatches...)
+	c.Steps[0].Mismatches[0].ImplementationDefined = nil
+	if c.Divergent() {
+		t.Errorf("a wrong cell outside implementation-defined behaviour still counts as a divergence")
+	}
+	none.Cases[2] = c
+	cmp := reports.Compare([]*reports.Run{none})
+	if cmp.Runs[0].Divergent != 0 || cmp.Runs[0].Failed != 3 {
+		t.Errorf("failed %d, divergent %d; want 3 and 0", cmp.Runs[0].Failed, cmp.Runs[0].Divergent)
+	}
+}

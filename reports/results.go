@@ -62,6 +62,30 @@ func (c Case) ImplementationDefined() bool {
 	return slices.Contains(c.Labels, LabelImplementationDefined)
 }
 
+// OnlyImplementationDefinedMismatches reports whether every wrong cell the
+// case recorded has a verdict that depends on implementation-defined
+// behaviour, so that its failure is a divergence, not a failure. A case
+// without recorded cells (read from another tool's JUnit) counts as such.
+func (c Case) OnlyImplementationDefinedMismatches() bool {
+	for _, s := range c.Steps {
+		if s.Wrong > len(s.Mismatches) {
+			return false
+		}
+		for _, m := range s.Mismatches {
+			if len(m.ImplementationDefined) == 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Divergent reports whether a failed case failed only where the API leaves
+// the behaviour to the implementation.
+func (c Case) Divergent() bool {
+	return c.State == Failed && c.ImplementationDefined() && c.OnlyImplementationDefinedMismatches()
+}
+
 // Step is one probe matrix of a case.
 type Step struct {
 	Name   string `json:"name"`
@@ -94,6 +118,9 @@ type Mismatch struct {
 	Flaky       bool   `json:"flaky,omitempty"`
 	Detail      string `json:"detail,omitempty"`
 	Explanation string `json:"explanation,omitempty"`
+	// ImplementationDefined names the implementation-defined behaviours the
+	// expected verdict depends on (see matrix.ImplementationDefinedIPBlockPodIP).
+	ImplementationDefined []string `json:"implementationDefined,omitempty"`
 }
 
 // Snapshot is a compact copy of an expected and an observed truth table:
@@ -129,6 +156,7 @@ func StepOf(name string, rep *matrix.Report, explain matrix.Explainer) Step {
 		if explain != nil {
 			if x, err := explain.Explain(c.From, c.To, c.PortProtocol()); err == nil {
 				m.Explanation = x.String()
+				m.ImplementationDefined = x.ImplementationDefined
 			}
 		}
 		step.Mismatches = append(step.Mismatches, m)

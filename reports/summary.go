@@ -23,7 +23,8 @@ func Summary(r *Run) string {
 	if r.DurationSeconds > 0 {
 		fmt.Fprintf(&b, " in %s", formatSeconds(r.DurationSeconds))
 	}
-	b.WriteString(".\nDivergent: a case labelled ImplementationDefined failed, so this CNI made the other choice where the API leaves one open.\n")
+	b.WriteString(".\nDivergent: a case failed only on cells whose verdict the API leaves to the implementation " +
+		"(such as ipBlock matching pod IPs): this CNI made the other choice.\n")
 
 	bySuite := map[string][]Case{}
 	byLabel := map[string][]Case{}
@@ -60,7 +61,7 @@ func Summary(r *Run) string {
 		fmt.Fprintf(&b, "\n## Failed cases (%d)\n\n", len(failed))
 		for _, c := range failed {
 			kind := "failed"
-			if c.ImplementationDefined() {
+			if c.Divergent() {
 				kind = "divergent"
 			}
 			fmt.Fprintf(&b, "- `%s` %s (%s): %s\n", c.ID, cellText(c.Name), kind, cellText(firstLine(c.Failure)))
@@ -80,7 +81,7 @@ func tally(cases []Case) counts {
 			t.passed++
 		case c.State == Skipped:
 			t.skipped++
-		case c.ImplementationDefined():
+		case c.Divergent():
 			t.divergent++
 		default:
 			t.failed++
