@@ -1,0 +1,63 @@
+// Package conformance_test is netpolcheck's conformance catalogue: every
+// connectivity test of the upstream Kubernetes NetworkPolicy e2e
+// (test/e2e/network/netpol) and what upstream does not test (endPort ranges,
+// ipBlock with external hosts, named ports in egress, policyTypes defaulting,
+// every matchExpressions operator, relabelling, policy updates and deletions,
+// DNS egress, stacked policies, protocol-only ports), each case run on the
+// process's probe model with the whole matrix checked at every step. The
+// mapping to upstream is in README.md.
+//
+//	go run github.com/onsi/ginkgo/v2/ginkgo -p ./suites/conformance
+//	go test ./suites/conformance -run TestCatalogue   # offline checks only
+package conformance_test
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netpolcheck/netpolcheck/suites/framework"
+)
+
+func TestConformance(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "netpolcheck conformance")
+}
+
+var suite = framework.NewSuite("conformance", true)
+
+var _ = DescribeTable("conformance catalogue", tableArgs()...)
+
+// tableArgs is the table's body followed by an entry per case.
+func tableArgs() []any {
+	args := []any{func(ctx SpecContext, c testCase, labels []string) {
+		m := suite.Model()
+		suite.Run(ctx, c.Scenario(m, podIPs(ctx, m), labels))
+	}}
+	for _, c := range catalogue() {
+		labels, err := c.Labels()
+		if err != nil {
+			panic(err) // TestCatalogueIsValid checks every case offline: this cannot happen
+		}
+		args = append(args, Entry(c.ID()+": "+c.title, Label(labels...), c, labels))
+	}
+	return args
+}
+
+// podIPs returns the primary IP of every pod of the model's namespaces x, y
+// and z, by logical name ("x/b"), for ipBlock peers.
+func podIPs(ctx context.Context, m *framework.ProbeModel) map[string]string {
+	ips := map[string]string{}
+	for _, ns := range []string{"x", "y", "z"} {
+		list, err := suite.Env().Client.CoreV1().Pods(m.Namespace(ns)).List(ctx, metav1.ListOptions{})
+		Expect(err).NotTo(HaveOccurred(), "listing the pods of %s", m.Namespace(ns))
+		for _, p := range list.Items {
+			ips[ns+"/"+p.Name] = p.Status.PodIP
+		}
+	}
+	return ips
+}
