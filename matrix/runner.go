@@ -13,7 +13,9 @@ import (
 // round costs about one probe timeout whatever the matrix size; cells that
 // disagree with the expectation are probed again, round after round, until
 // they agree (twice in a row, so a passing glimpse is not taken for
-// convergence) or the convergence deadline passes.
+// convergence) or the convergence deadline passes. When every cell has
+// converged, the cells that needed retries are probed once more: one that
+// disagrees again flaps, and is reported as flaky.
 type Runner struct {
 	Transport Transport
 	// ProbeTimeout bounds each probe (default 1s).
@@ -48,7 +50,9 @@ type CellResult struct {
 	// started, counted from the start of the run (0 for the first round).
 	Converged      bool          `json:"converged"`
 	ConvergedAfter time.Duration `json:"convergedAfterNs"`
-	// Flaky is set when the cell agreed with the expectation and later did not.
+	// Flaky is set when the cell had converged (agreed twice in a row after
+	// disagreeing) and a verification probe, once every cell converged,
+	// disagreed again.
 	Flaky bool `json:"flaky,omitempty"`
 }
 
@@ -159,6 +163,63 @@ type pendingCell struct {
 	host   string
 	// confirm: the cell agreed after disagreeing and needs one more agreeing probe.
 	confirm bool
+	// retried: the cell disagreed at least once.
+	retried bool
+}
+
+// record takes one probe result for the cell and reports whether the cell
+// must be probed again: it disagrees, or it agreed right after disagreeing
+// and needs a second agreement in a row. A disagreement between the two is
+// the cell still converging (a policy change passing through a transient
+// state), not flapping.
+func (c *pendingCell) record(res Result, observed *Table, elapsed time.Duration) (again bool) {
+	cr := c.result
+	cr.Attempts++
+	cr.History = append(cr.History, res.Outcome)
+	cr.Last = res
+	cr.Allowed = res.Outcome.Reached()
+	observed.set(c.from, c.to, c.port, cr.Allowed)
+	agrees := cr.Allowed == cr.Expected && res.Outcome != WrongPeer && res.Outcome != Error
+	switch {
+	case agrees && (cr.Attempts == 1 || c.confirm):
+		cr.Converged = true
+		if cr.Attempts == 1 {
+			cr.ConvergedAfter = elapsed
+		}
+		return false
+	case agrees:
+		cr.ConvergedAfter = elapsed
+		c.confirm = true
+		return true
+	default:
+		c.confirm = false
+		return true
+	}
+}
+
+// verify probes the cells that needed retries once more after every cell
+// converged; a cell that now disagrees flaps: it is marked Flaky and fails.
+func (r *Runner) verify(ctx context.Context, endpoints []Endpoint, cells []*pendingCell, report *Report, timeout time.Duration) error {
+	if len(cells) == 0 {
+		return nil
+	}
+	report.Rounds++
+	results, err := r.round(ctx, endpoints, cells, nil, timeout)
+	if err != nil {
+		return err
+	}
+	for i, c := range cells {
+		cr := c.result
+		cr.Attempts++
+		cr.History = append(cr.History, results[i].Outcome)
+		cr.Last = results[i]
+		cr.Allowed = results[i].Outcome.Reached()
+		report.Observed.set(c.from, c.to, c.port, cr.Allowed)
+		if cr.Allowed != cr.Expected || results[i].Outcome == WrongPeer || results[i].Outcome == Error {
+			cr.Flaky, cr.Converged = true, false
+		}
+	}
+	return nil
 }
 
 // Run probes every present cell of expected, whose endpoints are given in
@@ -225,6 +286,9 @@ func (r *Runner) Run(ctx context.Context, expected *Table, endpoints []Endpoint)
 	}
 	total := len(pending)
 	done := 0
+	// retried holds the cells that disagreed at least once: once every cell
+	// agrees, they are probed once more to tell convergence from flapping.
+	var retried []*pendingCell
 	for round := 1; len(pending) > 0 || len(icmp) > 0; round++ {
 		report.Rounds = round
 		roundStart := time.Now()
@@ -241,29 +305,7 @@ func (r *Runner) Run(ctx context.Context, expected *Table, endpoints []Endpoint)
 		elapsed := roundStart.Sub(start)
 		var again []*pendingCell
 		for i, c := range pending {
-			res := results[i]
-			cr := c.result
-			cr.Attempts++
-			cr.History = append(cr.History, res.Outcome)
-			cr.Last = res
-			cr.Allowed = res.Outcome.Reached()
-			report.Observed.set(c.from, c.to, c.port, cr.Allowed)
-			agrees := cr.Allowed == cr.Expected && res.Outcome != WrongPeer && res.Outcome != Error
-			switch {
-			case agrees && (cr.Attempts == 1 || c.confirm):
-				cr.Converged = true
-				if cr.Attempts == 1 {
-					cr.ConvergedAfter = elapsed
-				}
-			case agrees:
-				cr.ConvergedAfter = elapsed
-				c.confirm = true
-				again = append(again, c)
-			default:
-				if c.confirm {
-					cr.Flaky = true
-				}
-				c.confirm = false
+			if c.record(results[i], report.Observed, elapsed) {
 				again = append(again, c)
 			}
 		}
@@ -272,7 +314,18 @@ func (r *Runner) Run(ctx context.Context, expected *Table, endpoints []Endpoint)
 			r.Progress(done, total)
 		}
 		if len(again) == 0 || convergence < 0 || time.Since(start) >= convergence {
+			if len(again) == 0 && convergence >= 0 {
+				if err := r.verify(ctx, endpoints, retried, report, timeout); err != nil {
+					return nil, err
+				}
+			}
 			break
+		}
+		for _, c := range again {
+			if !c.retried {
+				c.retried = true
+				retried = append(retried, c)
+			}
 		}
 		pending = again
 		select {

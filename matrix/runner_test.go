@@ -98,8 +98,8 @@ func TestRunnerRetriesUntilConvergedAndRecordsAttempts(t *testing.T) {
 	}
 	for _, c := range rep.Cells {
 		if c.From == "x/b" && c.To == "y/b" && c.Port == 80 && c.Protocol == tcp {
-			// wrong, wrong, right, right (confirmation)
-			if c.Attempts != 4 || !c.Converged || c.Flaky || strings.Join(outcomes(c), ",") != "connected,connected,timeout,timeout" {
+			// wrong, wrong, right, right (confirmation), right (verification once all converged)
+			if c.Attempts != 5 || !c.Converged || c.Flaky || strings.Join(outcomes(c), ",") != "connected,connected,timeout,timeout,timeout" {
 				t.Errorf("cell %+v", c)
 			}
 			return
@@ -126,7 +126,7 @@ func TestRunnerReportsWrongCellsFlakyCellsAndWrongPeers(t *testing.T) {
 		case from == "z/a" && p.Expect == "x/b" && p.Port == 80 && p.Protocol == tcp:
 			return matrix.Result{Outcome: matrix.WrongPeer, Peer: "x/c/serve-80-tcp", Detail: "answered by x/c"}
 		case from == "x/a" && p.Expect == "y/b" && p.Port == 80 && p.Protocol == tcp:
-			// expected allowed: fails, agrees, fails again -> flaky
+			// expected allowed: fails, agrees once, then fails for good -> wrong, not flaky
 			if attempt == 2 {
 				return honest(from, p, attempt)
 			}
@@ -147,8 +147,7 @@ func TestRunnerReportsWrongCellsFlakyCellsAndWrongPeers(t *testing.T) {
 		"x/c -> y/b 81/UDP: expected denied, observed connected",
 		"z/a -> x/b 80/TCP: expected allowed, observed wrong-peer",
 		"answered by x/c/serve-80-tcp",
-		"x/a -> y/b 80/TCP: expected allowed, observed timeout",
-		"FLAKY",
+		"x/a -> y/b 80/TCP: expected allowed, observed timeout (",
 		"diff 81/UDP",
 		"denied by ingress: y/b is isolated for ingress by y/deny-all, y/web and no rule allows it",
 	} {
@@ -182,5 +181,44 @@ func TestRunnerErrorsAndICMP(t *testing.T) {
 	}
 	if len(rep.Failures()) != 0 || len(rep.ICMP) != 9*10 || rep.ICMP["x/a -> y/b"] != matrix.Timeout {
 		t.Errorf("failures %d, icmp %d", len(rep.Failures()), len(rep.ICMP))
+	}
+}
+
+func TestRunnerTellsFlappingFromConverging(t *testing.T) {
+	e, table := runnerFixture(t)
+	honest := truthful(table)
+	fake := newFake(func(from string, p matrix.Probe, attempt int) matrix.Result {
+		wrong := matrix.Result{Outcome: matrix.Connected, Peer: p.Expect}
+		switch {
+		case from == "x/b" && p.Expect == "y/b" && p.Port == 80 && p.Protocol == tcp:
+			// converging through a transient: wrong, right, wrong, right, right (and right when verified)
+			if attempt == 1 || attempt == 3 {
+				return wrong
+			}
+		case from == "x/c" && p.Expect == "y/b" && p.Port == 80 && p.Protocol == tcp:
+			// flapping: wrong, right, right, then wrong when verified
+			if attempt == 1 || attempt == 4 {
+				return wrong
+			}
+		}
+		return honest(from, p, attempt)
+	})
+	rep, err := (&matrix.Runner{Transport: fake, Convergence: 5 * time.Second, RetryInterval: time.Millisecond}).Run(context.Background(), table, e.Endpoints())
+	if err != nil {
+		t.Fatal(err)
+	}
+	failures := rep.Failures()
+	if len(failures) != 1 || failures[0].From != "x/c" || !failures[0].Flaky {
+		t.Fatalf("failures %+v, want only x/c -> y/b flaky:\n%s", failures, rep.FailureMessage(e))
+	}
+	for _, c := range rep.Cells {
+		if c.From == "x/b" && c.To == "y/b" && c.Port == 80 && c.Protocol == tcp {
+			if !c.Converged || c.Flaky || c.Attempts != 6 {
+				t.Errorf("converging cell: %+v", c)
+			}
+		}
+	}
+	if !strings.Contains(rep.FailureMessage(e), "FLAKY") {
+		t.Errorf("failure message does not say FLAKY:\n%s", rep.FailureMessage(e))
 	}
 }
