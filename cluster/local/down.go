@@ -36,8 +36,19 @@ func Down(ctx context.Context, name, stateDir string) error {
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	return down(ctx, name, stateDir)
+	err = down(ctx, name, stateDir)
+	unlock()
+	if err != nil {
+		return err
+	}
+	// Nothing is left but the lock: remove it and the (then empty) state dir.
+	if err := os.Remove(filepath.Join(stateDir, lockFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the state lock: %w", err)
+	}
+	if err := os.Remove(stateDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the state dir: %w", err)
+	}
+	return nil
 }
 
 // down does the work of Down with the state dir locked.
