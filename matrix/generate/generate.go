@@ -7,6 +7,7 @@ package generate
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -71,8 +72,8 @@ type Universe struct {
 	Namespaces []Namespace
 	Pods       []string
 	Ports      []Port
-	// PodCIDRs are the cluster's pod ranges; ipBlocks over them match pods
-	// (implementation-defined, labelled IPBlockPodIP).
+	// PodCIDRs are the nodes' pod ranges, IPv4 and IPv6; ipBlocks over them
+	// match pods (implementation-defined, labelled IPBlockPodIP).
 	PodCIDRs []string
 	// ExternalCIDR holds the external hosts; ExternalHosts are /32s in it.
 	ExternalCIDR  string
@@ -146,6 +147,15 @@ func (g *Generator) Policy(name string) *networkingv1.NetworkPolicy {
 	return np
 }
 
+// Policies generates between 1 and max policies named <prefix>-<i>.
+func (g *Generator) Policies(prefix string, max int) []*networkingv1.NetworkPolicy {
+	out := make([]*networkingv1.NetworkPolicy, 1+g.pick(max))
+	for i := range out {
+		out[i] = g.Policy(fmt.Sprintf("%s-%d", prefix, i))
+	}
+	return out
+}
+
 // AddRule adds an allow rule to a direction the policy already isolates,
 // making policyTypes explicit first so the addition cannot change isolation.
 // The result allows a superset of what np allows.
@@ -168,9 +178,14 @@ func (g *Generator) AddRule(np *networkingv1.NetworkPolicy) *networkingv1.Networ
 
 func (g *Generator) podSelector() metav1.LabelSelector {
 	pods := g.u.Pods
-	switch g.pick(5) {
+	switch g.pick(6) {
 	case 0:
 		return metav1.LabelSelector{}
+	case 5:
+		// on the pod label, or on one no pod has
+		key := []string{"pod", "missing"}[g.pick(2)]
+		op := []metav1.LabelSelectorOperator{metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist}[g.pick(2)]
+		return metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: key, Operator: op}}}
 	case 1:
 		return metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 			Key: "pod", Operator: metav1.LabelSelectorOpIn, Values: g.someOf(pods),
@@ -186,9 +201,16 @@ func (g *Generator) podSelector() metav1.LabelSelector {
 
 func (g *Generator) namespaceSelector() *metav1.LabelSelector {
 	nss := g.u.Namespaces
-	switch g.pick(6) {
+	switch g.pick(8) {
 	case 0:
 		return &metav1.LabelSelector{}
+	case 6:
+		// the label the API server puts on every namespace
+		return &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: nss[g.pick(len(nss))].Name}}
+	case 7:
+		return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: "ns", Operator: metav1.LabelSelectorOpNotIn, Values: []string{nss[g.pick(len(nss))].Label},
+		}}}
 	case 1:
 		labels := make([]string, 0, 2)
 		for range 1 + g.pick(2) {
@@ -244,43 +266,103 @@ func (g *Generator) peers() []networkingv1.NetworkPolicyPeer {
 	return out
 }
 
+// ipBlock picks a block over pod ranges (IPv4 or IPv6) or the external
+// hosts, from a single address to everything, with excepts inside it that
+// may overlap each other: nested excepts and wide blocks are where
+// enforcers go wrong.
 func (g *Generator) ipBlock() *networkingv1.IPBlock {
 	g.labels[LabelIPBlock] = true
-	if len(g.u.PodCIDRs) > 0 && g.chance(2) {
-		g.labels[LabelIPBlockPodIP] = true
-		b := &networkingv1.IPBlock{CIDR: g.u.PodCIDRs[g.pick(len(g.u.PodCIDRs))]}
-		if len(g.u.PodCIDRs) > 1 && g.chance(2) {
-			// a wide block with one pod range carved out
-			b.CIDR = "0.0.0.0/0"
-			b.Except = []string{g.u.PodCIDRs[g.pick(len(g.u.PodCIDRs))]}
-		}
-		return b
+	var menu []blockChoice
+	for _, s := range g.u.PodCIDRs {
+		menu = append(menu, g.blocksOver(netip.MustParsePrefix(s))...)
 	}
-	b := &networkingv1.IPBlock{CIDR: g.u.ExternalCIDR}
-	if len(g.u.ExternalHosts) > 0 && g.chance(2) {
-		b.Except = []string{g.u.ExternalHosts[g.pick(len(g.u.ExternalHosts))]}
+	if g.u.ExternalCIDR != "" {
+		menu = append(menu, g.blocksOver(netip.MustParsePrefix(g.u.ExternalCIDR))...)
+	}
+	choice := menu[g.pick(len(menu))]
+	b := &networkingv1.IPBlock{CIDR: choice.cidr.String()}
+	for _, e := range choice.excepts {
+		if g.chance(3) {
+			b.Except = append(b.Except, e.String())
+		}
+	}
+	for _, s := range g.u.PodCIDRs {
+		if choice.cidr.Overlaps(netip.MustParsePrefix(s)) {
+			g.labels[LabelIPBlockPodIP] = true
+		}
 	}
 	return b
 }
 
+type blockChoice struct {
+	cidr    netip.Prefix
+	excepts []netip.Prefix
+}
+
+// blocksOver returns blocks related to a range r: r with a host and a
+// small sub-block excepted, a single host, and the whole address family
+// with r excepted.
+func (g *Generator) blocksOver(r netip.Prefix) []blockChoice {
+	bits := r.Addr().BitLen()
+	host := netip.PrefixFrom(nthAddr(r.Addr(), 10+g.pick(5)), bits)
+	sub := netip.PrefixFrom(nthAddr(r.Addr(), 8), bits-3)
+	all := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	if r.Addr().Is6() {
+		all = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	}
+	out := []blockChoice{{cidr: host}, {cidr: all, excepts: []netip.Prefix{r}}}
+	if r.Bits() < bits-3 {
+		out = append(out, blockChoice{cidr: r, excepts: []netip.Prefix{host, sub}})
+	}
+	for _, h := range g.u.ExternalHosts {
+		if p := netip.MustParsePrefix(h); r.Contains(p.Addr()) && p.Bits() > r.Bits() {
+			out = append(out, blockChoice{cidr: r, excepts: []netip.Prefix{p}}, blockChoice{cidr: p})
+		}
+	}
+	return out
+}
+
+func nthAddr(a netip.Addr, n int) netip.Addr {
+	for range n {
+		a = a.Next()
+	}
+	return a
+}
+
 func (g *Generator) ports() []networkingv1.NetworkPolicyPort {
 	n := g.pick(3) // 0: no ports, every port matches
+	protocols := []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP}
 	var out []networkingv1.NetworkPolicyPort
 	for range n {
 		p := g.u.Ports[g.pick(len(g.u.Ports))]
 		proto := p.Protocol
 		port := networkingv1.NetworkPolicyPort{Protocol: &proto}
-		switch g.pick(5) {
+		switch g.pick(7) {
 		case 0:
 			port.Port = ptr(intstr.FromString(p.Name))
 			g.labels[LabelNamedPort] = true
 		case 1:
+			// a named port under any protocol: under another than its own it matches nothing
+			proto = protocols[g.pick(len(protocols))]
+			port.Port = ptr(intstr.FromString(p.Name))
+			g.labels[LabelNamedPort] = true
+		case 2:
 			from := max(1, p.Port-int32(g.pick(2)))
 			port.Port = ptr(intstr.FromInt32(from))
 			port.EndPort = ptr(min(65535, p.Port+int32(g.pick(2))))
 			g.labels[LabelEndPort] = true
-		case 2:
+		case 3:
+			// a wide range around the port
+			port.Port = ptr(intstr.FromInt32(max(1, p.Port-int32(1+g.pick(64)))))
+			port.EndPort = ptr(min(65535, p.Port+int32(g.pick(1000))))
+			g.labels[LabelEndPort] = true
+		case 4:
 			// protocol only: every port of the protocol
+		case 5:
+			// no protocol: the API server defaults it to TCP
+			port.Protocol = nil
+			proto = corev1.ProtocolTCP
+			port.Port = ptr(intstr.FromInt32(p.Port))
 		default:
 			port.Port = ptr(intstr.FromInt32(p.Port))
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/netpolcheck/netpolcheck/matrix/recipes"
 	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer"
 	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer/internal/kubemodel"
-	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer/internal/randpolicy"
 )
 
 // Differential tests: pods in network namespaces on two nodes, enforcers fed
@@ -92,17 +91,17 @@ func TestDifferentialGenerated(t *testing.T) {
 	t.Logf("%d cases, %d steps", len(cases), steps)
 }
 
-// TestDifferentialRandomIPv6 runs 60 cases of the enforcer's own random
-// policies (IPv6 and IPv4 ipBlocks with excepts, named ports under the wrong
-// protocol, wide endPort ranges) with IPv6 as the probed family.
+// TestDifferentialRandomIPv6 runs 60 generated cases (IPv6 and IPv4
+// ipBlocks with nested excepts, named ports under the wrong protocol, wide
+// endPort ranges) with IPv6 as the probed family.
 func TestDifferentialRandomIPv6(t *testing.T) {
 	layout := kubemodel.Upstream(2)
 	layout.IPv6First = true
 	c := newTestCluster(t, layout.Model())
 	c.start(enforcer.Options{})
-	gen := randpolicy.New(6)
+	gen := generate.New(generate.Seeded(6), kubemodel.Universe())
 	for i := range 60 {
-		c.apply(gen.Case(fmt.Sprintf("rand%d", i), 4))
+		c.apply(gen.Policies(fmt.Sprintf("rand%d", i), 4))
 		c.check(fmt.Sprintf("random case %d", i))
 		if t.Failed() {
 			t.FailNow()

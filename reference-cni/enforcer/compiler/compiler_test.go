@@ -11,10 +11,10 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/netpolcheck/netpolcheck/matrix"
+	"github.com/netpolcheck/netpolcheck/matrix/generate"
 	"github.com/netpolcheck/netpolcheck/matrix/manifest"
 	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer/compiler"
 	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer/internal/kubemodel"
-	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer/internal/randpolicy"
 )
 
 // allows evaluates a ruleset the way the data path does: a packet between
@@ -143,10 +143,10 @@ func TestCompileMatchesEngine(t *testing.T) {
 		{"ipv4-1node", kubemodel.Upstream(1)},
 	} {
 		t.Run(variant.name, func(t *testing.T) {
-			gen := randpolicy.New(uint64(len(variant.name)))
+			gen := generate.New(generate.Seeded(uint64(len(variant.name))), kubemodel.Universe())
 			m := variant.layout.Model()
 			for i := range cases {
-				policies := gen.Case(fmt.Sprintf("case%d", i), 4)
+				policies := gen.Policies(fmt.Sprintf("case%d", i), 4)
 				c := compileModel(t, m, variant.layout.Nodes, policies)
 				compare(t, fmt.Sprintf("case %d", i), c, policies)
 			}

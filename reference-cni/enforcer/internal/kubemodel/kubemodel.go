@@ -202,7 +202,7 @@ func Universe() generate.Universe {
 			{Port: 80, Name: "serve-80-sctp", Protocol: corev1.ProtocolSCTP},
 			{Port: 81, Name: "serve-81-tcp", Protocol: corev1.ProtocolTCP},
 		},
-		PodCIDRs:      []string{"10.244.1.0/24", "10.244.2.0/24"},
+		PodCIDRs:      []string{"10.244.1.0/24", "10.244.2.0/24", "fd00:10:244:1::/64", "fd00:10:244:2::/64"},
 		ExternalCIDR:  "192.0.2.0/24",
 		ExternalHosts: []string{"192.0.2.10/32", "192.0.2.11/32"},
 	}
