@@ -25,7 +25,7 @@ import (
 )
 
 // buildBinaries builds every netpolcheck command into a temporary directory.
-func buildBinaries(t *testing.T) string {
+func buildBinaries(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/netpolcheck/netpolcheck/cmd/...")
