@@ -23,6 +23,18 @@ CONVERGENCE ?=
 NONE_CONVERGENCE ?= 3s
 TEST_OUT ?= reports/out/test
 
+# suites runs $(SUITES) with Ginkgo in parallel, environment $(1), reports in
+# $(2), for CNI $(3) on provider $(4), with timeout $(5); then writes
+# results.json and summary.md, and fails when a case failed.
+define suites
+status=0; \
+$(1) $(GINKGO) -p --procs $(PROCS) --timeout $(5) --no-color --succinct --keep-going \
+	--junit-report junit.xml --output-dir $(2) $(GINKGO_FLAGS) $(SUITES) || status=$$?; \
+$(BIN)/netpolcheck report --junit $(2)/junit.xml --out $(2) --cni $(3) --provider $(4) >/dev/null || status=1; \
+echo "results: $(2)/junit.xml $(2)/results.json $(2)/summary.md"; \
+exit $$status
+endef
+
 .PHONY: all build test vet bench fuzz clean run
 
 all: build
@@ -55,13 +67,59 @@ run: build
 	@rm -f $(OUT)/junit.xml $(OUT)/results.json $(OUT)/summary.md
 	@trap '$(BIN)/netpolcheck local down >/dev/null' EXIT INT TERM; \
 	$(BIN)/netpolcheck local up --nodes 2 --enforcer-profile $(PROFILE) >/dev/null || exit 1; \
-	status=0; \
-	NETPOLCHECK_PROVIDER=local NETPOLCHECK_CNI=$(RUN_NAME) NETPOLCHECK_CONVERGENCE=$(CONVERGENCE) \
-		$(GINKGO) -p --procs $(PROCS) --timeout 45m --no-color --succinct --keep-going \
-		--junit-report junit.xml --output-dir $(OUT) $(GINKGO_FLAGS) $(SUITES) || status=$$?; \
-	$(BIN)/netpolcheck report --junit $(OUT)/junit.xml --out $(OUT) --cni $(RUN_NAME) --provider local >/dev/null || status=1; \
-	echo "results: $(OUT)/junit.xml $(OUT)/results.json $(OUT)/summary.md"; \
-	exit $$status
+	$(call suites,NETPOLCHECK_PROVIDER=local NETPOLCHECK_CNI=$(RUN_NAME) NETPOLCHECK_CONVERGENCE=$(CONVERGENCE),$(OUT),$(RUN_NAME),local,45m)
 
 clean:
 	rm -rf $(BIN) $(OUT)
+
+# ---------------------------------------------------------------------------
+# kind: the image, kind clusters with a CNI, the suites on them, actionlint.
+# Needs a Docker engine (docs/kind.md); everything else above does not.
+#
+#   make image                          # build $(IMAGE) with docker buildx
+#   make kind-up KIND_CNI=calico        # cluster + image + CNI
+#   make kind-run KIND_CNI=calico       # suites -> $(KIND_OUT)/{junit.xml,results.json,summary.md}
+#   make kind-down
+# ---------------------------------------------------------------------------
+IMAGE        ?= ghcr.io/netpolcheck/netpolcheck:dev
+KIND_CNI     ?= reference
+KIND_NAME    ?= netpolcheck
+KIND_NODES   ?= 2
+KIND_STATE   ?= $(BIN)/kind/$(KIND_NAME)
+KIND_OUT     ?= $(OUT)/kind-$(KIND_CNI)
+KIND_TIMEOUT ?= 90m
+# Commit time of HEAD: image timestamps do not depend on when it is built.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_OUTPUT ?= type=docker,name=$(IMAGE),rewrite-timestamp=true
+DOCKER_BUILD_FLAGS ?=
+ACTIONLINT_VERSION ?= v1.7.12
+
+.PHONY: image kind-up kind-down kind-run actionlint
+
+image:
+	@docker info >/dev/null 2>&1 || { echo "make image: no Docker engine is reachable (docker info failed); building the image needs one, see docs/kind.md" >&2; exit 1; }
+	@docker buildx version >/dev/null 2>&1 || { echo "make image: docker buildx is missing; install the Docker buildx plugin" >&2; exit 1; }
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) docker buildx build -f build/Dockerfile \
+		--build-arg SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) --output $(IMAGE_OUTPUT) $(DOCKER_BUILD_FLAGS) .
+
+kind-up: build
+	$(BIN)/netpolcheck kind up --name $(KIND_NAME) --nodes $(KIND_NODES) --cni $(KIND_CNI) \
+		--image $(IMAGE) --state-dir $(KIND_STATE)
+
+kind-down: build
+	$(BIN)/netpolcheck kind down --name $(KIND_NAME) --state-dir $(KIND_STATE)
+
+# kind-run runs every suite against the cluster of kind-up (it does not bring
+# one up or down), writes $(KIND_OUT)/junit.xml, results.json and summary.md,
+# and fails when a case fails.
+kind-run: build
+	@test -f $(KIND_STATE)/kubeconfig || { echo "make kind-run: no kind cluster $(KIND_NAME) (no $(KIND_STATE)/kubeconfig): run make kind-up first" >&2; exit 1; }
+	@mkdir -p $(KIND_OUT)
+	@rm -f $(KIND_OUT)/junit.xml $(KIND_OUT)/results.json $(KIND_OUT)/summary.md
+	@$(call suites,NETPOLCHECK_PROVIDER=kind NETPOLCHECK_KUBECONFIG=$(abspath $(KIND_STATE))/kubeconfig NETPOLCHECK_CNI=$(KIND_CNI) NETPOLCHECK_IMAGE=$(IMAGE),$(KIND_OUT),$(KIND_CNI),kind,$(KIND_TIMEOUT))
+
+# actionlint checks .github/workflows with the actionlint CLI (and
+# shellcheck, when on PATH); `go test ./build` runs the same checks through
+# actionlint's library.
+actionlint:
+	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) -no-color

@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"explain": {"explain one cell of the expected truth table (no cluster)", runExplain},
 		"report":  {"turn a run's JUnit report into results.json and a Markdown summary", runReport},
 		"local":   {"local up|down: a Kubernetes cluster of network namespaces on this machine (root, no Docker)", runLocal},
+		"kind":    {"kind up|down|logs: a kind cluster (needs Docker) with the CNI of your choice", runKind},
 	}
 }
 

@@ -1,0 +1,40 @@
+package cni
+
+// Every third-party CNI version netpolcheck installs is pinned here, and
+// nowhere else. To bump one: change the constant, run `go test
+// ./cluster/cni` (it checks the shape of every URL, and that docs/kind.md
+// names every pin), then run the CNI matrix workflow. Installers check that
+// the fetched manifest still holds the objects they patch, so an upstream
+// layout change fails loudly instead of installing something unpatched.
+const (
+	// CalicoVersion is the Calico release whose manifests install Calico
+	// and Canal (Calico policy on a Flannel network).
+	CalicoVersion = "v3.33.1"
+	// CiliumVersion is the Cilium Helm chart version (no leading v, as the
+	// chart repository names it).
+	CiliumVersion = "1.20.2"
+	// FlannelVersion is the Flannel release.
+	FlannelVersion = "v0.28.10"
+	// KubeRouterVersion is the kube-router release; its manifest names the
+	// image without a tag, so the installer pins the image to this version.
+	KubeRouterVersion = "v2.6.3"
+)
+
+// Where the pinned releases come from.
+const (
+	// CalicoManifestURL is Calico's self-contained manifest (Kubernetes API
+	// datastore, calico-node DaemonSet, calico-kube-controllers).
+	CalicoManifestURL = "https://raw.githubusercontent.com/projectcalico/calico/" + CalicoVersion + "/manifests/calico.yaml"
+	// CanalManifestURL is Calico's Canal manifest (Flannel VXLAN network,
+	// Calico NetworkPolicy).
+	CanalManifestURL = "https://raw.githubusercontent.com/projectcalico/calico/" + CalicoVersion + "/manifests/canal.yaml"
+	// FlannelManifestURL is Flannel's manifest (kube-flannel namespace).
+	FlannelManifestURL = "https://raw.githubusercontent.com/flannel-io/flannel/" + FlannelVersion + "/Documentation/kube-flannel.yml"
+	// KubeRouterManifestURL is kube-router's manifest for kubeadm clusters
+	// that keep kube-proxy (pod network and NetworkPolicy, no service proxy).
+	KubeRouterManifestURL = "https://raw.githubusercontent.com/cloudnativelabs/kube-router/" + KubeRouterVersion + "/daemonset/kubeadm-kuberouter.yaml"
+	// KubeRouterImage is the image the kube-router installer pins.
+	KubeRouterImage = "docker.io/cloudnativelabs/kube-router:" + KubeRouterVersion
+	// CiliumChartRepo is the Helm repository of the Cilium chart.
+	CiliumChartRepo = "https://helm.cilium.io"
+)
