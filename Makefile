@@ -50,7 +50,7 @@ test: vet build
 	$(GO) test -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v '/suites/')
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/reference
 	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/none PROFILE=none CONVERGENCE=$(NONE_CONVERGENCE)
-	NETPOLCHECK_RUNS=$(TEST_OUT) $(GO) test -count=1 -run '^TestRealRuns$$' -v ./reports/
+	NETPOLCHECK_RUNS=$(abspath $(TEST_OUT)) $(GO) test -count=1 -run '^TestRealRuns$$' -v ./reports/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
