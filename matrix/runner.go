@@ -86,10 +86,14 @@ type Explainer interface {
 	Explain(from, to string, pp PortProtocol) (*Explanation, error)
 }
 
+// MaxExplainedCells bounds how many wrong cells a failure message lists and
+// explains one by one; the grids show every wrong cell.
+const MaxExplainedCells = 20
+
 // FailureMessage renders a failed run for a human: the expected, observed and
-// diff grids of every port with wrong cells, then each wrong cell with what
-// was observed and why the engine expected otherwise. It returns "" when the
-// run passed.
+// diff grids of every port with wrong cells, then the first
+// MaxExplainedCells wrong cells with what was observed and why the engine
+// expected otherwise. It returns "" when the run passed.
 func (r *Report) FailureMessage(explain Explainer) string {
 	failures := r.Failures()
 	if len(failures) == 0 {
@@ -100,7 +104,11 @@ func (r *Report) FailureMessage(explain Explainer) string {
 	if grids, err := Comparison(r.Expected, r.Observed); err == nil {
 		b.WriteString(grids)
 	}
-	for _, c := range failures {
+	for i, c := range failures {
+		if i == MaxExplainedCells {
+			fmt.Fprintf(&b, "... and %d more wrong cells: the diff grids above show them all\n", len(failures)-i)
+			break
+		}
 		fmt.Fprintf(&b, "%s: expected %s, observed %s (%d attempts: %s)", c.Cell, verdict(c.Expected), c.Last.Outcome, c.Attempts, joinOutcomes(c.History))
 		if c.Last.Detail != "" {
 			fmt.Fprintf(&b, "; %s", c.Last.Detail)

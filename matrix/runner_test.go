@@ -222,3 +222,25 @@ func TestRunnerTellsFlappingFromConverging(t *testing.T) {
 		t.Errorf("failure message does not say FLAKY:\n%s", rep.FailureMessage(e))
 	}
 }
+
+func TestFailureMessageExplainsTheFirstCellsOnly(t *testing.T) {
+	e, table := runnerFixture(t)
+	everythingConnects := newFake(func(_ string, p matrix.Probe, _ int) matrix.Result {
+		return matrix.Result{Outcome: matrix.Connected, Peer: p.Expect}
+	})
+	rep, err := (&matrix.Runner{Transport: everythingConnects, Convergence: -1}).Run(context.Background(), table, e.Endpoints())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := len(rep.Failures())
+	if wrong <= matrix.MaxExplainedCells {
+		t.Fatalf("only %d wrong cells", wrong)
+	}
+	msg := rep.FailureMessage(e)
+	if got := strings.Count(msg, "attempts: "); got != matrix.MaxExplainedCells {
+		t.Errorf("%d cells listed, want %d", got, matrix.MaxExplainedCells)
+	}
+	if want := fmt.Sprintf("... and %d more wrong cells", wrong-matrix.MaxExplainedCells); !strings.Contains(msg, want) {
+		t.Errorf("message lacks %q", want)
+	}
+}

@@ -103,6 +103,7 @@ func implementationDefined(step reports.Step) reports.Step {
 	for i := range step.Mismatches {
 		step.Mismatches[i].ImplementationDefined = []string{matrix.ImplementationDefinedIPBlockPodIP}
 	}
+	step.ImplementationDefinedWrong = step.Wrong
 	return step
 }
 

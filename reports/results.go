@@ -62,19 +62,14 @@ func (c Case) ImplementationDefined() bool {
 	return slices.Contains(c.Labels, LabelImplementationDefined)
 }
 
-// OnlyImplementationDefinedMismatches reports whether every wrong cell the
-// case recorded has a verdict that depends on implementation-defined
-// behaviour, so that its failure is a divergence, not a failure. A case
-// without recorded cells (read from another tool's JUnit) counts as such.
+// OnlyImplementationDefinedMismatches reports whether every wrong cell of
+// the case has a verdict that depends on implementation-defined behaviour,
+// so that its failure is a divergence, not a failure. A case without
+// recorded steps (read from another tool's JUnit) counts as such.
 func (c Case) OnlyImplementationDefinedMismatches() bool {
 	for _, s := range c.Steps {
-		if s.Wrong > len(s.Mismatches) {
+		if s.Wrong > s.ImplementationDefinedWrong {
 			return false
-		}
-		for _, m := range s.Mismatches {
-			if len(m.ImplementationDefined) == 0 {
-				return false
-			}
 		}
 	}
 	return true
@@ -86,16 +81,24 @@ func (c Case) Divergent() bool {
 	return c.State == Failed && c.ImplementationDefined() && c.OnlyImplementationDefinedMismatches()
 }
 
+// MaxMismatches bounds the wrong cells a step records one by one, with their
+// explanations; its Table still holds every cell.
+const MaxMismatches = 25
+
 // Step is one probe matrix of a case.
 type Step struct {
 	Name   string `json:"name"`
 	Cells  int    `json:"cells"`
 	Wrong  int    `json:"wrong"`
 	Rounds int    `json:"rounds"`
+	// ImplementationDefinedWrong counts the wrong cells whose expected
+	// verdict depends on implementation-defined behaviour.
+	ImplementationDefinedWrong int `json:"implementationDefinedWrong,omitempty"`
 	// Convergence summarises, over the step's cells, the time from the start
 	// of probing until each cell agreed with the expectation.
 	Convergence Convergence `json:"convergence"`
-	Mismatches  []Mismatch  `json:"mismatches,omitempty"`
+	// Mismatches are the first MaxMismatches wrong cells.
+	Mismatches []Mismatch `json:"mismatches,omitempty"`
 	Table       *Snapshot   `json:"table,omitempty"`
 }
 
@@ -159,7 +162,12 @@ func StepOf(name string, rep *matrix.Report, explain matrix.Explainer) Step {
 				m.ImplementationDefined = x.ImplementationDefined
 			}
 		}
-		step.Mismatches = append(step.Mismatches, m)
+		if len(m.ImplementationDefined) > 0 {
+			step.ImplementationDefinedWrong++
+		}
+		if len(step.Mismatches) < MaxMismatches {
+			step.Mismatches = append(step.Mismatches, m)
+		}
 	}
 	return step
 }

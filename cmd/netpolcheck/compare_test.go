@@ -31,6 +31,7 @@ func writeRuns(t *testing.T) (reference, none, junit string) {
 		// The ipBlock case's wrong cell depends on ipBlock matching pod IPs:
 		// failing there is a divergence.
 		implDefined := step
+		implDefined.ImplementationDefinedWrong = step.Wrong
 		implDefined.Mismatches = nil
 		for _, m := range mismatches {
 			m.ImplementationDefined = []string{"IPBlockPodIP"}
