@@ -99,7 +99,7 @@ type Step struct {
 	Convergence Convergence `json:"convergence"`
 	// Mismatches are the first MaxMismatches wrong cells.
 	Mismatches []Mismatch `json:"mismatches,omitempty"`
-	Table       *Snapshot   `json:"table,omitempty"`
+	Table      *Snapshot  `json:"table,omitempty"`
 }
 
 // Convergence holds percentiles in seconds.
