@@ -11,7 +11,9 @@ import (
 var comparisonTemplate string
 
 // HTML renders the comparison as one self-contained page (inline CSS, no
-// script): the same tables as Markdown, then, for every case that failed
+// script): the same tables as Markdown, with a small truth-table heat map
+// (a PNG data URL of the case's last step) beside every case's result in
+// every run, then, for every case that failed
 // or diverged in some run, a folded section per case with, for each run
 // where it failed, truth-table heat maps (one table per step and
 // port/protocol with wrong or unprobed cells: allowed as expected, denied
@@ -25,6 +27,7 @@ func (c *Comparison) HTML() (string, error) {
 		"seconds": formatSeconds,
 		"join":    strings.Join,
 		"plural":  plural,
+		"heatmap": heatMapURL,
 	}).Parse(comparisonTemplate)
 	if err != nil {
 		return "", fmt.Errorf("parsing the HTML template: %w", err)
