@@ -12,6 +12,11 @@ import (
 // the NetworkPolicy API, so its results never decide pass or fail.
 const ProtocolICMP corev1.Protocol = "ICMP"
 
+// ProtocolDNS names a lookup probe: the source resolves the probe's host
+// through its DNS server and connects nowhere. It is connected when the name
+// resolves (the peer is the address), timeout when no server answers.
+const ProtocolDNS corev1.Protocol = "DNS"
+
 // Outcome is what one probe observed.
 type Outcome string
 
@@ -42,7 +47,7 @@ type Probe struct {
 	Host string `json:"host"`
 	// Port is the destination port; ignored for ICMP.
 	Port int32 `json:"port,omitempty"`
-	// Protocol is TCP, UDP, SCTP or ICMP.
+	// Protocol is TCP, UDP, SCTP, ICMP or DNS.
 	Protocol corev1.Protocol `json:"protocol"`
 	// Expect is the identity the destination must answer with
 	// (an endpoint name: "namespace/pod" or an external host's name).

@@ -1,9 +1,12 @@
 // Package local runs a Kubernetes cluster on this machine without Docker: a
 // real control plane (package controlplane) on loopback, nodes and external
 // hosts as network namespaces (package topology), and per node the local
-// kubelet (package nodeagent), the reference CNI's route agent and its
-// NetworkPolicy enforcer, each a process inside the node's namespace that
-// talks to the API server like a DaemonSet pod would.
+// kubelet (package nodeagent), the reference CNI's route agent, its
+// NetworkPolicy enforcer and the real kube-proxy (nftables mode), each a
+// process inside the node's namespace that talks to the API server like a
+// DaemonSet pod would. CoreDNS, run by a node agent from a Deployment in
+// kube-system, is the cluster DNS (ClusterDNSIP), so Services work as in a
+// real cluster: ClusterIPs, NodePorts on every node's address, and names.
 //
 // Up leaves the cluster running and records it in a state directory; Load
 // opens it from any process; Down removes everything it made. Up cleans up
@@ -57,6 +60,9 @@ type Options struct {
 	BinDir string
 	// Kube says where the Kubernetes binaries come from.
 	Kube controlplane.BuildOptions
+	// CoreDNS says where the CoreDNS binary comes from (SourceDir is
+	// cluster/local/corednsbin).
+	CoreDNS controlplane.BuildOptions
 	// EnforcerArgs are extra arguments for every node's enforcer, such as
 	// --profile=none.
 	EnforcerArgs []string

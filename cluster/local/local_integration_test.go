@@ -52,7 +52,7 @@ func startCluster(t *testing.T, name string, nodes int) (*local.Cluster, kuberne
 	})
 	started := time.Now()
 	c, err := local.Up(ctx, local.Options{Name: name, Nodes: nodes, StateDir: stateDir, BinDir: bin,
-		Kube: localKube(), Progress: testWriter{t}})
+		Kube: localKube(), CoreDNS: controlplane.BuildOptions{SourceDir: "corednsbin"}, Progress: testWriter{t}})
 	if err != nil {
 		t.Fatalf("up: %v", err)
 	}

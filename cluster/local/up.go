@@ -74,6 +74,12 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	dnsBuild := opts.CoreDNS
+	dnsBuild.Progress = opts.Progress
+	coreDNS, err := controlplane.EnsureCoreDNS(ctx, dnsBuild)
+	if err != nil {
+		return nil, err
+	}
 	progress("starting etcd, kube-apiserver, kube-controller-manager and kube-scheduler %s", bins.Version)
 	cp, err := controlplane.Start(ctx, controlplane.Config{StateDir: filepath.Join(opts.StateDir, controlDir), Binaries: bins})
 	if err != nil {
@@ -99,11 +105,16 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube client: %w", err)
 	}
+	if err := publishAPIEndpoints(ctx, client, c.Nodes); err != nil {
+		return nil, err
+	}
+	nodeOpts := nodeOptions{enforcerArgs: opts.EnforcerArgs, kubeProxy: bins.Proxy,
+		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS}
 	for _, node := range c.Nodes {
 		if err := registerNode(ctx, client, node); err != nil {
 			return nil, err
 		}
-		if err := c.startNode(node, opts.EnforcerArgs); err != nil {
+		if err := c.startNode(node, nodeOpts); err != nil {
 			return nil, fmt.Errorf("starting %s: %w", node.Name, err)
 		}
 		if err := c.save(); err != nil {
@@ -113,6 +124,13 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	progress("waiting for the node agents")
 	if err := waitNodesReady(ctx, client, c.Nodes, started); err != nil {
 		return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
+	}
+	progress("starting the cluster DNS (CoreDNS %s at %s)", controlplane.CoreDNSVersion, ClusterDNSIP)
+	if err := installDNS(ctx, client, cp.RESTConfig().CAData); err != nil {
+		return nil, err
+	}
+	if err := waitDNS(ctx, c.Nodes); err != nil {
+		return nil, fmt.Errorf("%w (logs of kube-proxy and of the CoreDNS pod in %s)", err, filepath.Join(opts.StateDir, "nodes"))
 	}
 	progress("cluster %q ready: export KUBECONFIG=%s", c.Name, c.Kubeconfig)
 	return c, nil
@@ -155,11 +173,20 @@ func registerNode(ctx context.Context, client kubernetes.Interface, node topolog
 	return nil
 }
 
-// startNode writes the node's CNI configuration and starts, inside the
-// node's namespace, its agent, route agent and enforcer.
-func (c *Cluster) startNode(node topology.Node, enforcerArgs []string) error {
+// nodeOptions is what every node runs besides the netpolcheck binaries.
+type nodeOptions struct {
+	enforcerArgs    []string
+	kubeProxy       string
+	proxyKubeconfig string
+	coreDNS         string
+}
+
+// startNode writes the node's CNI and kube-proxy configurations and starts,
+// inside the node's namespace, its agent (which forwards the API server into
+// the namespace), route agent, enforcer and kube-proxy.
+func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	dir := filepath.Join(c.StateDir, "nodes", node.Name)
-	for _, sub := range []string{"net.d", "logs", "cni-cache", "ipam"} {
+	for _, sub := range []string{"net.d", "logs", "cni-cache", "ipam", "pods"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return err
 		}
@@ -168,14 +195,24 @@ func (c *Cluster) startNode(node topology.Node, enforcerArgs []string) error {
 	if err := writeConflist(conflist, node, filepath.Join(dir, "ipam")); err != nil {
 		return err
 	}
+	proxyConfig, err := writeKubeProxyConfig(dir, node, opts.proxyKubeconfig)
+	if err != nil {
+		return err
+	}
 	kube := []string{"--kubeconfig", c.Kubeconfig, "--kube-netns", c.HostNetns}
+	agentArgs := []string{"local", "node-agent", "--node", node.Name, "--node-ip", node.IP.String(),
+		"--pod-netns-prefix", c.Prefix + "pod-", "--cni-conflist", conflist, "--cni-bin-dir", c.BinDir,
+		"--cni-cache-dir", filepath.Join(dir, "cni-cache"), "--probe-binary", filepath.Join(c.BinDir, ProbeBinary),
+		"--log-dir", filepath.Join(dir, "logs", "pods"), "--pods-dir", filepath.Join(dir, "pods"),
+		"--command", CoreDNSCommand + "=" + opts.coreDNS,
+		"--cluster-dns", ClusterDNSIP, "--cluster-domain", ClusterDomain}
+	for _, addr := range apiForwardAddresses(node) {
+		agentArgs = append(agentArgs, "--api-forward", addr)
+	}
 	specs := []detached.Spec{
 		{
 			Name: node.Name + "/node-agent", Path: filepath.Join(c.BinDir, CLIBinary),
-			Args: append([]string{"local", "node-agent", "--node", node.Name, "--node-ip", node.IP.String(),
-				"--pod-netns-prefix", c.Prefix + "pod-", "--cni-conflist", conflist, "--cni-bin-dir", c.BinDir,
-				"--cni-cache-dir", filepath.Join(dir, "cni-cache"), "--probe-binary", filepath.Join(c.BinDir, ProbeBinary),
-				"--log-dir", filepath.Join(dir, "logs", "pods")}, kube...),
+			Args:    append(agentArgs, kube...),
 			LogFile: filepath.Join(dir, "logs", "node-agent.log"),
 		},
 		{
@@ -185,8 +222,13 @@ func (c *Cluster) startNode(node topology.Node, enforcerArgs []string) error {
 		},
 		{
 			Name: node.Name + "/enforcer", Path: filepath.Join(c.BinDir, EnforcerBinary),
-			Args:    append(append([]string{"--node-name", node.Name}, kube...), enforcerArgs...),
+			Args:    append(append([]string{"--node-name", node.Name}, kube...), opts.enforcerArgs...),
 			LogFile: filepath.Join(dir, "logs", "enforcer.log"),
+		},
+		{
+			Name: node.Name + "/kube-proxy", Path: opts.kubeProxy,
+			Args:    []string{"--config", proxyConfig},
+			LogFile: filepath.Join(dir, "logs", "kube-proxy.log"),
 		},
 	}
 	for _, spec := range specs {

@@ -4,9 +4,16 @@
 //
 //	netpolcheck-probe serve --identity NS/POD [--container NAME] --port 80/TCP --port 81/UDP ...
 //	netpolcheck-probe serve --identity NS/POD --port 80,81/TCP,UDP,SCTP
-//	netpolcheck-probe connect --host H --port P --protocol TCP|UDP|SCTP|ICMP [--expect NS/POD] [--timeout 1s]
+//	netpolcheck-probe connect --host H --port P --protocol TCP|UDP|SCTP|ICMP|DNS [--expect NS/POD] [--timeout 1s]
 //	netpolcheck-probe batch [--workers N] < probes.json
 //	netpolcheck-probe idle
+//
+// connect and batch resolve names with the system's resolver, or, given
+// --dns-server ADDR and --dns-search a,b,c (defaults: $NETPOLCHECK_DNS_SERVER
+// and $NETPOLCHECK_DNS_SEARCH), through that server with that search list,
+// as a pod's resolv.conf says (see prober.Resolver): local pod processes
+// share this machine's /etc/resolv.conf, so the local cluster passes a pod's
+// DNS settings this way. A DNS probe only resolves its host.
 //
 // serve prints "ready" on standard output once every port listens and stops
 // on SIGTERM or SIGINT. connect prints one JSON result and exits 0 whenever
@@ -127,14 +134,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	})
 }
 
+// dnsFlags registers --dns-server and --dns-search and returns the resolver
+// they describe once the flags are parsed (nil: the system's resolver).
+func dnsFlags(fs *flag.FlagSet) func() *prober.Resolver {
+	server := fs.String("dns-server", os.Getenv(prober.EnvDNSServer), "DNS server to resolve names with (default: the system's resolver)")
+	search := fs.String("dns-search", os.Getenv(prober.EnvDNSSearch), "comma-separated search list for --dns-server")
+	return func() *prober.Resolver { return prober.NewResolver(*server, *search) }
+}
+
 func connect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("connect", stderr)
 	host := fs.String("host", "", "destination IP address or DNS name")
-	port := fs.Int("port", 0, "destination port (not for ICMP)")
-	protocol := fs.String("protocol", "TCP", "TCP, UDP, SCTP or ICMP")
+	port := fs.Int("port", 0, "destination port (not for ICMP and DNS)")
+	protocol := fs.String("protocol", "TCP", "TCP, UDP, SCTP, ICMP or DNS (resolve the host only)")
 	expect := fs.String("expect", "", "identity the destination must answer with (NAMESPACE/POD); empty accepts any")
 	timeout := fs.Duration("timeout", time.Second, "probe timeout")
 	sctpMode := fs.String("sctp", string(sctp.Auto), "SCTP implementation: auto, kernel or userspace")
+	resolver := dnsFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -142,6 +158,7 @@ func connect(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: connect needs --host", errUsage)
 	}
 	p := prober.New(sctp.Mode(*sctpMode))
+	p.Resolver = resolver()
 	result := p.Run(ctx, matrix.Probe{
 		Host:          *host,
 		Port:          int32(*port),
@@ -163,10 +180,12 @@ func runBatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := newFlagSet("batch", stderr)
 	workers := fs.Int("workers", batch.DefaultWorkers, "probes run at once")
 	sctpMode := fs.String("sctp", string(sctp.Auto), "SCTP implementation: auto, kernel or userspace")
+	resolver := dnsFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	p := prober.New(sctp.Mode(*sctpMode))
+	p.Resolver = resolver()
 	err := batch.Run(ctx, stdin, stdout, p.Run, *workers)
 	if closeErr := p.Close(); err == nil && closeErr != nil {
 		err = fmt.Errorf("closing the SCTP stack: %w", closeErr)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +44,8 @@ func runLocalUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&opts.BinDir, "bin-dir", "", "directory of the netpolcheck binaries (default: this executable's)")
 	fs.StringVar(&opts.Kube.SourceDir, "kube-source", "", "the Kubernetes tools module (default: cluster/local/kubebin of this checkout)")
 	fs.StringVar(&opts.Kube.PrebuiltDir, "kube-bin-dir", os.Getenv(controlplane.EnvPrebuiltDir), "prebuilt kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy")
+	fs.StringVar(&opts.CoreDNS.SourceDir, "coredns-source", "", "the CoreDNS tools module (default: cluster/local/corednsbin of this checkout)")
+	fs.StringVar(&opts.CoreDNS.PrebuiltDir, "coredns-bin-dir", os.Getenv(controlplane.EnvCoreDNSPrebuiltDir), "a directory with a prebuilt coredns")
 	profile := fs.String("enforcer-profile", "correct", "reference enforcer profile: correct, none, delay")
 	delay := fs.Duration("enforcer-delay", 0, "with --enforcer-profile=delay: delay before programming")
 	if err := parseFlags(fs, args); err != nil {
@@ -64,7 +68,7 @@ func runLocalUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // localDefaults finds the binaries next to this executable and the
-// Kubernetes tools module in the checkout they were built from.
+// Kubernetes and CoreDNS tools modules in the checkout they were built from.
 func localDefaults(opts *local.Options) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -73,22 +77,39 @@ func localDefaults(opts *local.Options) error {
 	if opts.BinDir == "" {
 		opts.BinDir = filepath.Dir(exe)
 	}
-	if opts.Kube.SourceDir != "" || opts.Kube.PrebuiltDir != "" {
-		return nil
+	for _, tools := range []struct {
+		name string
+		opts *controlplane.BuildOptions
+		flag string
+	}{
+		{"kubebin", &opts.Kube, "--kube-source or --kube-bin-dir"},
+		{"corednsbin", &opts.CoreDNS, "--coredns-source or --coredns-bin-dir"},
+	} {
+		if tools.opts.SourceDir != "" || tools.opts.PrebuiltDir != "" {
+			continue
+		}
+		if tools.opts.SourceDir = findToolsModule(tools.name, filepath.Dir(exe), mustGetwd()); tools.opts.SourceDir == "" {
+			return usageError{fmt.Errorf("cannot find cluster/local/%s: run from the netpolcheck checkout, or give %s", tools.name, tools.flag)}
+		}
 	}
-	for _, start := range []string{filepath.Dir(exe), mustGetwd()} {
+	return nil
+}
+
+// findToolsModule looks for cluster/local/NAME in the starting directories
+// and their parents.
+func findToolsModule(name string, starts ...string) string {
+	for _, start := range starts {
 		for dir := start; ; dir = filepath.Dir(dir) {
-			candidate := filepath.Join(dir, "cluster", "local", "kubebin")
+			candidate := filepath.Join(dir, "cluster", "local", name)
 			if _, err := os.Stat(filepath.Join(candidate, "go.mod")); err == nil {
-				opts.Kube.SourceDir = candidate
-				return nil
+				return candidate
 			}
 			if dir == filepath.Dir(dir) {
 				break
 			}
 		}
 	}
-	return usageError{errors.New("cannot find cluster/local/kubebin: run from the netpolcheck checkout, or give --kube-source or --kube-bin-dir")}
+	return ""
 }
 
 func mustGetwd() string {
@@ -128,6 +149,25 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.LogDir, "log-dir", "", "directory for container logs")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig")
 	fs.StringVar(&kubeNetns, "kube-netns", "", "network namespace to open API server connections in")
+	fs.StringVar(&cfg.PodsDir, "pods-dir", "", "directory for the files of pods that run local commands")
+	fs.StringVar(&cfg.ClusterDNS, "cluster-dns", "", "the cluster DNS server's address, given to every container")
+	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	fs.Func("command", "NAME=PATH: containers whose command is NAME run the local binary PATH (repeatable)", func(v string) error {
+		name, path, ok := strings.Cut(v, "=")
+		if !ok || name == "" || path == "" {
+			return fmt.Errorf("want NAME=PATH, not %q", v)
+		}
+		if cfg.Commands == nil {
+			cfg.Commands = map[string]string{}
+		}
+		cfg.Commands[name] = path
+		return nil
+	})
+	var forward []string
+	fs.Func("api-forward", "ADDRESS in the node's namespace to forward to the API server (repeatable)", func(v string) error {
+		forward = append(forward, v)
+		return nil
+	})
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -135,6 +175,16 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	restConfig, err := kubeclient.Config(kubeconfig, kubeNetns)
 	if err != nil {
 		return err
+	}
+	if len(forward) > 0 {
+		target, err := apiServerAddress(restConfig.Host)
+		if err != nil {
+			return err
+		}
+		cfg.APIForward = &nodeagent.APIForward{Listen: forward, Target: target, Dial: restConfig.Dial}
+		if cfg.APIForward.Dial == nil {
+			cfg.APIForward.Dial = (&net.Dialer{}).DialContext
+		}
 	}
 	restConfig.UserAgent = "netpolcheck-node-agent/" + cfg.NodeName
 	restConfig.QPS, restConfig.Burst = 100, 200
@@ -150,4 +200,16 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// apiServerAddress returns host:port of an API server URL.
+func apiServerAddress(server string) (string, error) {
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("the API server address %q is not a URL", server)
+	}
+	if u.Port() != "" {
+		return u.Host, nil
+	}
+	return net.JoinHostPort(u.Hostname(), "443"), nil
 }

@@ -31,7 +31,10 @@ type Recipe struct {
 	// Pods have no IPs: a cluster assigns them (Model assigns offline ones).
 	Pods      []matrix.Pod
 	Externals []matrix.External
-	Steps     []Step
+	// Services are the Services the document creates; outcomes reach them
+	// through their Via.
+	Services []Service
+	Steps    []Step
 	// Labels are feature labels (Egress, IPBlock, ...), besides "Recipe".
 	Labels []string
 }
@@ -60,6 +63,10 @@ type Outcome struct {
 	Allowed  bool
 	// Doc quotes or paraphrases what the document says.
 	Doc string
+	// Via, when set, says the document reaches To through a Service (by
+	// name, ClusterIP or NodePort) or only resolves its name; To and Port
+	// stay the backend pod and its port, where policies apply.
+	Via *Via
 }
 
 // PortProtocol returns the outcome's port and protocol (TCP when unset).
@@ -76,7 +83,11 @@ func (o Outcome) String() string {
 	if o.Allowed {
 		verdict = "allowed"
 	}
-	return fmt.Sprintf("%s -> %s %s %s", o.From, o.To, o.PortProtocol(), verdict)
+	s := fmt.Sprintf("%s -> %s %s %s", o.From, o.To, o.PortProtocol(), verdict)
+	if o.Via != nil {
+		s += fmt.Sprintf(" (via %s %s port %d)", o.Via.Service, o.Via.By, o.Via.Port)
+	}
+	return s
 }
 
 // Model returns the recipe's model with offline pod IPs: 10.244.<n>.<m> for

@@ -1,11 +1,19 @@
 package recipes
 
-import "github.com/netpolcheck/netpolcheck/matrix"
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/netpolcheck/netpolcheck/matrix"
+)
 
 // seed004 holds the recipes of the Chinese-language guide (sections 2 to 5,
 // after ahmetb/kubernetes-network-policy-recipes). Its `kubectl run test-$RANDOM`
-// clients become named client pods; its Services are reached on the pods'
-// own ports, which is where policies apply (after any service translation).
+// clients become named client pods. Its Services are part of the recipes,
+// and the outcomes it shows through them (`wget http://web`, `web.default`,
+// a NodePort from outside) say so with Via; their To and Port are the
+// backend pod and its port, where policies apply (after service
+// translation).
 func seed004() []Recipe {
 	const source = "seed 004 (网络策略 / NetworkPolicy guide)"
 	var out []Recipe
@@ -230,13 +238,17 @@ spec:
 
 	web := pod("default", "web", "nginx", "app=web", "80")
 	client := pod("default", "client", "alpine", "")
+	webService := exposed("default", "web", "app=web", 80, "", "kubectl run web --image=nginx --labels=app=web --expose --port=80")
 
 	add(Recipe{
 		ID: "5.1", Source: "5.1", Title: "DENY all traffic to an application",
 		Namespaces: []matrix.Namespace{namespace("default", "")},
 		Pods:       []matrix.Pod{web, client},
+		Services:   []Service{webService},
 		Steps: []Step{
-			{Name: "before the policy", Expect: []Outcome{allow("default/client", "default/web", "80", "wget -qO- http://web: <!DOCTYPE html>")}},
+			{Name: "before the policy", Expect: []Outcome{
+				allow("default/client", "default/web", "80", "wget -qO- http://web: <!DOCTYPE html>").through("default/web", 80, ByName),
+			}},
 			{
 				Name: "web-deny-all",
 				Apply: `
@@ -250,7 +262,7 @@ spec:
       app: web
   ingress: []   # no rules specified, it causes incoming traffic to be dropped
 `,
-				Expect: []Outcome{deny("default/client", "default/web", "80", "wget: download timed out")},
+				Expect: []Outcome{deny("default/client", "default/web", "80", "wget: download timed out").through("default/web", 80, ByName)},
 			},
 		},
 	})
@@ -263,6 +275,8 @@ spec:
 			client,
 			pod("default", "bookstore-frontend", "alpine", "app=bookstore,role=frontend"),
 		},
+		Services: []Service{exposed("default", "web", "app=bookstore,role=api", 80, "",
+			`kubectl run web --image=nginx --labels="app=bookstore,role=api" --expose --port=80`)},
 		Steps: []Step{{
 			Name: "api-allow",
 			Apply: `
@@ -282,8 +296,8 @@ spec:
             app: bookstore   # only the pod tagged with bookstore can access it
 `,
 			Expect: []Outcome{
-				deny("default/client", "default/web", "80", "未指定正确的标签，无法访问: wget: download timed out"),
-				allow("default/bookstore-frontend", "default/web", "80", "标签正确，可访问: <!DOCTYPE html>"),
+				deny("default/client", "default/web", "80", "未指定正确的标签，无法访问: wget: download timed out").through("default/web", 80, ByName),
+				allow("default/bookstore-frontend", "default/web", "80", "标签正确，可访问: <!DOCTYPE html>").through("default/web", 80, ByName),
 			},
 		}},
 	})
@@ -293,6 +307,7 @@ spec:
 		Namespaces: []matrix.Namespace{namespace("default", ""), namespace("other", "")},
 		Pods:       []matrix.Pod{web, client, pod("other", "client", "alpine", "")},
 		Externals:  []matrix.External{external("internet", "192.0.2.10", "80")},
+		Services:   []Service{webService},
 		Steps: []Step{{
 			Name: "web-deny-all and web-allow-all",
 			Apply: `
@@ -319,7 +334,7 @@ spec:
   - {}  # empty, allow all traffic
 `,
 			Expect: []Outcome{
-				allow("default/client", "default/web", "80", "allow的权限大于deny: <!DOCTYPE html>"),
+				allow("default/client", "default/web", "80", "allow的权限大于deny: <!DOCTYPE html>").through("default/web", 80, ByName),
 				allow("other/client", "default/web", "80", "allow all traffic to it from its namespace and other namespaces"),
 				allow("internet", "default/web", "80", "an empty ingress rule allows every source, outside the cluster too"),
 			},
@@ -332,6 +347,7 @@ spec:
 		ID: "5.4", Source: "5.4", Title: "DENY all non-whitelisted traffic to a namespace",
 		Namespaces: []matrix.Namespace{namespace("default", ""), namespace("kube-system", "")},
 		Pods:       []matrix.Pod{pod("default", "web", "nginx", "run=web", "80"), client, pod("kube-system", "client", "alpine", "")},
+		Services:   []Service{exposed("default", "web", "run=web", 80, "", "kubectl run web --image=nginx --expose --port=80")},
 		Steps: []Step{{
 			Name: "default-deny-all (ingress)",
 			Apply: `
@@ -345,8 +361,8 @@ spec:
   ingress: []       # no rules specified, it causes incoming traffic to be dropped
 `,
 			Expect: []Outcome{
-				deny("default/client", "default/web", "80", "same namespace: wget: download timed out"),
-				deny("kube-system/client", "default/web", "80", "across namespace: wget http://web.default: download timed out"),
+				deny("default/client", "default/web", "80", "same namespace: wget: download timed out").through("default/web", 80, ByName),
+				deny("kube-system/client", "default/web", "80", "across namespace: wget http://web.default: download timed out").through("default/web", 80, ByName),
 			},
 		}},
 	})
@@ -355,6 +371,7 @@ spec:
 		ID: "5.5-deny-other-namespaces", Source: "5.5 (first)", Title: "DENY all traffic from other namespaces",
 		Namespaces: []matrix.Namespace{namespace("default", ""), namespace("foo", "")},
 		Pods:       []matrix.Pod{web, client, pod("foo", "client", "alpine", "")},
+		Services:   []Service{webService},
 		Steps: []Step{{
 			Name: "deny-from-other-namespaces",
 			Apply: `
@@ -371,8 +388,8 @@ spec:
     - podSelector: {}   # empty, select all pods in 'default' namespace
 `,
 			Expect: []Outcome{
-				deny("foo/client", "default/web", "80", "非default命名空间，无法访问: download timed out"),
-				allow("default/client", "default/web", "80", "default命名空间，可正常访问"),
+				deny("foo/client", "default/web", "80", "非default命名空间，无法访问: wget http://web.default: download timed out").through("default/web", 80, ByName),
+				allow("default/client", "default/web", "80", "default命名空间，可正常访问: wget http://web").through("default/web", 80, ByName),
 			},
 		}},
 	})
@@ -382,6 +399,7 @@ spec:
 		Namespaces: []matrix.Namespace{namespace("default", ""), namespace("bar", "")},
 		Pods:       []matrix.Pod{web, pod("bar", "client", "alpine", "")},
 		Externals:  []matrix.External{external("internet", "192.0.2.10", "80")},
+		Services:   []Service{webService},
 		Steps: []Step{{
 			Name: "web-allow-all-namespaces",
 			Apply: `
@@ -399,7 +417,7 @@ spec:
     - namespaceSelector: {}  # empty, allow all namespaces to access
 `,
 			Expect: []Outcome{
-				allow("bar/client", "default/web", "80", "wget http://web.default: <!DOCTYPE html>"),
+				allow("bar/client", "default/web", "80", "wget http://web.default: <!DOCTYPE html>").through("default/web", 80, ByName),
 				deny("internet", "default/web", "80", "namespaceSelector: {} selects pods of every namespace, nothing outside the cluster"),
 			},
 		}},
@@ -409,6 +427,7 @@ spec:
 		ID: "5.6", Source: "5.6", Title: "ALLOW all traffic from a namespace",
 		Namespaces: []matrix.Namespace{namespace("default", ""), namespace("dev", "purpose=develop"), namespace("prod", "purpose=production")},
 		Pods:       []matrix.Pod{web, pod("dev", "client", "alpine", ""), pod("prod", "client", "alpine", "")},
+		Services:   []Service{webService},
 		Steps: []Step{{
 			Name: "web-allow-prod",
 			Apply: `
@@ -427,8 +446,8 @@ spec:
           purpose: production   # only pods in namespace that has label purpose=production will be allowed
 `,
 			Expect: []Outcome{
-				deny("dev/client", "default/web", "80", "--namespace=dev: wget: download timed out"),
-				allow("prod/client", "default/web", "80", "--namespace=prod: <!DOCTYPE html>"),
+				deny("dev/client", "default/web", "80", "--namespace=dev: wget http://web.default: download timed out").through("default/web", 80, ByName),
+				allow("prod/client", "default/web", "80", "--namespace=prod: wget http://web.default: <!DOCTYPE html>").through("default/web", 80, ByName),
 			},
 		}},
 	})
@@ -442,6 +461,7 @@ spec:
 			pod("default", "monitoring", "alpine", "type=monitoring"),
 			pod("other", "monitoring", "alpine", "type=monitoring"),
 		},
+		Services: []Service{webService},
 		Steps: []Step{{
 			Name: "web-allow-all-ns-monitoring",
 			Apply: `
@@ -464,9 +484,9 @@ spec:
             type: monitoring  # chooses pods with type=monitoring
 `,
 			Expect: []Outcome{
-				deny("other/client", "default/web", "80", "仅namespace满足，不能访问"),
-				deny("default/monitoring", "default/web", "80", "仅label满足，不能访问"),
-				allow("other/monitoring", "default/web", "80", "namespace和label都满足，可以访问"),
+				deny("other/client", "default/web", "80", "仅namespace满足，不能访问: wget http://web.default: download timed out").through("default/web", 80, ByName),
+				deny("default/monitoring", "default/web", "80", "仅label满足，不能访问: download timed out").through("default/web", 80, ByName),
+				allow("other/monitoring", "default/web", "80", "namespace和label都满足，可以访问: <!DOCTYPE html>").through("default/web", 80, ByName),
 			},
 		}},
 	})
@@ -476,6 +496,8 @@ spec:
 		Namespaces: []matrix.Namespace{namespace("default", "")},
 		Pods:       []matrix.Pod{web, client},
 		Externals:  []matrix.External{external("internet-client", "192.0.2.20")},
+		Services: []Service{exposed("default", "web", "app=web", 80, corev1.ServiceTypeNodePort,
+			"kubectl run web --image=nginx --labels=app=web --port 80; kubectl expose pod/web --type=NodePort")},
 		Steps: []Step{{
 			Name: "web-allow-external",
 			Apply: `
@@ -491,7 +513,7 @@ spec:
   - {}
 `,
 			Expect: []Outcome{
-				allow("internet-client", "default/web", "80", "wget -qO- http://192.168.3.103:31261 (NodePort): <!DOCTYPE html>"),
+				allow("internet-client", "default/web", "80", "wget -qO- http://192.168.3.103:31261 (NodePort): <!DOCTYPE html>").through("default/web", 80, ByNodePort),
 				allow("default/client", "default/web", "80", "ingress: [{}] admits every source"),
 			},
 		}},
@@ -505,6 +527,12 @@ spec:
 			client,
 			pod("default", "monitoring", "alpine", "role=monitoring"),
 		},
+		Services: []Service{{Namespace: "default", Name: "web", Selector: map[string]string{"app": "web"},
+			Doc: "kubectl create service clusterip web --tcp 8001:8000 --tcp 5001:5000",
+			Ports: []corev1.ServicePort{
+				{Name: "8001-8000", Port: 8001, TargetPort: intstr.FromInt32(8000), Protocol: corev1.ProtocolTCP},
+				{Name: "5001-5000", Port: 5001, TargetPort: intstr.FromInt32(5000), Protocol: corev1.ProtocolTCP},
+			}}},
 		Steps: []Step{{
 			Name: "api-allow-5000",
 			Apply: `
@@ -525,9 +553,9 @@ spec:
           role: monitoring
 `,
 			Expect: []Outcome{
-				deny("default/client", "default/web", "5000", "未指定label，无法访问: wget http://web:5001/metrics: download timed out"),
-				deny("default/monitoring", "default/web", "8000", "wget http://web:8001: download timed out"),
-				allow("default/monitoring", "default/web", "5000", "wget http://web:5001/metrics: http.requests=1"),
+				deny("default/client", "default/web", "5000", "未指定label，无法访问: wget http://web:5001/metrics: download timed out").through("default/web", 5001, ByName),
+				deny("default/monitoring", "default/web", "8000", "wget http://web:8001: download timed out").through("default/web", 8001, ByName),
+				allow("default/monitoring", "default/web", "5000", "wget http://web:5001/metrics: http.requests=1").through("default/web", 5001, ByName),
 			},
 		}},
 	})
@@ -577,6 +605,8 @@ spec:
 			pod("default", "bookstore-api", "alpine", "app=bookstore,role=api"),
 			pod("default", "other", "alpine", "app=other"),
 		},
+		Services: []Service{exposed("default", "db", "app=bookstore,role=db", 6379, "",
+			`kubectl run db --image=redis --labels="app=bookstore,role=db" --expose --port=6379`)},
 		Steps: []Step{{
 			Name: "redis-allow-services",
 			Apply: `
@@ -605,10 +635,10 @@ spec:
           role: web
 `,
 			Expect: []Outcome{
-				allow("default/inventory-web", "default/db", "6379", "label 满足条件: nc -v -w 2 db 6379: open"),
+				allow("default/inventory-web", "default/db", "6379", "label 满足条件: nc -v -w 2 db 6379: open").through("default/db", 6379, ByName),
 				allow("default/bookstore-search", "default/db", "6379", "listed selector"),
 				allow("default/bookstore-api", "default/db", "6379", "listed selector"),
-				deny("default/other", "default/db", "6379", "label 不满足: Operation timed out"),
+				deny("default/other", "default/db", "6379", "label 不满足: nc -v -w 2 db 6379: Operation timed out").through("default/db", 6379, ByName),
 			},
 		}},
 	})
@@ -619,6 +649,7 @@ spec:
 		Namespaces: []matrix.Namespace{namespace("default", ""), namespace("kube-system", "")},
 		Pods:       []matrix.Pod{web, pod("default", "foo", "alpine", "app=foo"), dnsPod},
 		Externals:  []matrix.External{external("google.com", "192.0.2.10", "80", "53/UDP")},
+		Services:   []Service{webService},
 		Labels:     []string{"Egress"},
 		Steps: []Step{
 			{
@@ -637,7 +668,7 @@ spec:
   egress: []
 `,
 				Expect: []Outcome{
-					deny("default/foo", "kube-system/kube-dns", "53/UDP", "wget http://web: bad address 'web' (DNS is blocked)"),
+					deny("default/foo", "kube-system/kube-dns", "53/UDP", "wget http://web: bad address 'web' (DNS is blocked)").through("default/web", 0, Lookup),
 					deny("default/foo", "default/web", "80", "no egress at all"),
 					deny("default/foo", "google.com", "80", "ping 192.168.3.1: 100% packet loss"),
 				},
@@ -663,9 +694,9 @@ spec:
       protocol: UDP
 `,
 				Expect: []Outcome{
-					allow("default/foo", "kube-system/kube-dns", "53/UDP", "可正常解析域名: names resolve"),
+					allow("default/foo", "kube-system/kube-dns", "53/UDP", "可正常解析域名: names resolve").through("default/web", 0, Lookup),
 					allow("default/foo", "kube-system/kube-dns", "53/TCP", "TCP 53 allowed"),
-					deny("default/foo", "default/web", "80", "wget http://web: download timed out"),
+					deny("default/foo", "default/web", "80", "wget http://web: download timed out").through("default/web", 80, ByName),
 					deny("default/foo", "google.com", "80", "wget http://google.com: download timed out"),
 					allow("default/foo", "google.com", "53/UDP", "port 53 to any destination"),
 				},
@@ -677,7 +708,10 @@ spec:
 		ID: "5.12", Source: "5.12", Title: "DENY all non-whitelisted traffic from a namespace",
 		Namespaces: []matrix.Namespace{namespace("default", ""), namespace("kube-system", ""), namespace("other", "")},
 		Pods:       []matrix.Pod{web, client, dnsPod, pod("other", "client", "alpine", "")},
-		Labels:     []string{"Egress"},
+		// Not in the document: the recipe exposes its web pod as the other
+		// recipes do, so that a name lookup shows DNS resolution dropped.
+		Services: []Service{webService},
+		Labels:   []string{"Egress"},
 		Steps: []Step{{
 			Name: "default-deny-all-egress",
 			Apply: `
@@ -693,7 +727,7 @@ spec:
   egress: []          # empty array, it causes all traffic (including DNS resolution) to be dropped
 `,
 			Expect: []Outcome{
-				deny("default/client", "kube-system/kube-dns", "53/UDP", "all traffic (including DNS resolution) to be dropped"),
+				deny("default/client", "kube-system/kube-dns", "53/UDP", "all traffic (including DNS resolution) to be dropped").through("default/web", 0, Lookup),
 				deny("default/client", "default/web", "80", "all outgoing traffic of the namespace is blocked"),
 				allow("other/client", "default/web", "80", "ingress to default is not restricted"),
 			},
@@ -705,6 +739,7 @@ spec:
 		Namespaces: []matrix.Namespace{namespace("default", ""), namespace("kube-system", "")},
 		Pods:       []matrix.Pod{web, pod("default", "foo", "alpine", "app=foo"), dnsPod},
 		Externals:  []matrix.External{external("google.com", "192.0.2.10", "80", "53/UDP")},
+		Services:   []Service{webService},
 		Labels:     []string{"Egress"},
 		Steps: []Step{{
 			Name: "foo-deny-external-egress",
@@ -729,8 +764,8 @@ spec:
     - namespaceSelector: {}  # empty, it will allow all pods in all namespaces
 `,
 			Expect: []Outcome{
-				allow("default/foo", "default/web", "80", "outbound traffic to pods in the cluster is allowed: <!DOCTYPE html>"),
-				allow("default/foo", "kube-system/kube-dns", "53/UDP", "DNS allowed"),
+				allow("default/foo", "default/web", "80", "outbound traffic to pods in the cluster is allowed: wget http://web: <!DOCTYPE html>").through("default/web", 80, ByName),
+				allow("default/foo", "kube-system/kube-dns", "53/UDP", "DNS allowed").through("default/web", 0, Lookup),
 				deny("default/foo", "google.com", "80", "wget http://google.com: download timed out"),
 				allow("default/foo", "google.com", "53/UDP", "the port-53 rule has no `to`: DNS to any destination is allowed"),
 			},

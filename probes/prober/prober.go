@@ -2,7 +2,9 @@
 // echo and classifies what happened as a matrix.Result: connected (the
 // expected endpoint answered), wrong-peer (another one did), refused (a
 // reset, ABORT or ICMP unreachable), timeout (silence), or error (the probe
-// could not be run). `netpolcheck-probe connect` and `batch` both use it.
+// could not be run). A DNS probe only resolves its host: connected with the
+// address as the peer, timeout when no DNS server answers, error when the
+// name does not exist. `netpolcheck-probe connect` and `batch` both use it.
 package prober
 
 import (
@@ -42,6 +44,8 @@ const (
 // address answers, with that address as the peer, and Expect is not checked.
 type Prober struct {
 	sctpMode sctp.Mode
+	// Resolver resolves DNS names; nil uses the system's resolver.
+	Resolver *Resolver
 
 	sctpOnce  sync.Once
 	sctpStack *sctp.Stack
@@ -75,10 +79,13 @@ func (p *Prober) Run(ctx context.Context, probe matrix.Probe) matrix.Result {
 	ctx, cancel := context.WithTimeout(ctx, probe.Timeout())
 	defer cancel()
 
-	addr, err := resolve(ctx, probe.Host)
+	addr, err := p.resolve(ctx, probe.Host)
 	if err != nil {
 		o, detail := classify(err)
 		return result(o, "", detail)
+	}
+	if probe.Protocol == matrix.ProtocolDNS {
+		return result(matrix.Connected, addr.String(), "")
 	}
 	if probe.Protocol == matrix.ProtocolICMP {
 		peer, err := p.echo(ctx, addr)
@@ -120,9 +127,12 @@ func (p *Prober) Run(ctx context.Context, probe matrix.Probe) matrix.Result {
 
 // resolve turns the probe's host into one address: an IP literal as is, a
 // DNS name through the resolver (first address returned).
-func resolve(ctx context.Context, host string) (netip.Addr, error) {
+func (p *Prober) resolve(ctx context.Context, host string) (netip.Addr, error) {
 	if addr, err := netip.ParseAddr(host); err == nil {
 		return addr.Unmap(), nil
+	}
+	if p.Resolver != nil {
+		return p.Resolver.LookupAddr(ctx, host)
 	}
 	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {

@@ -38,6 +38,9 @@ type LocalNetns struct {
 	Workers int
 	// Args are extra flags for `batch` (for example "--sctp=userspace").
 	Args []string
+	// SourceArgs, when set, returns more flags for a batch from one source,
+	// such as a pod's --dns-server and --dns-search.
+	SourceArgs func(matrix.Endpoint) []string
 }
 
 var _ matrix.Transport = (*LocalNetns)(nil)
@@ -49,6 +52,9 @@ func (t *LocalNetns) RunBatch(ctx context.Context, source matrix.Endpoint, probe
 		return nil, fmt.Errorf("network namespace of %s: %w", source.Name, err)
 	}
 	args := append([]string{"batch"}, t.Args...)
+	if t.SourceArgs != nil {
+		args = append(args, t.SourceArgs(source)...)
+	}
 	if t.Workers > 0 {
 		args = append(args, "--workers", strconv.Itoa(t.Workers))
 	}

@@ -31,6 +31,9 @@ type Env struct {
 	// not probed).
 	Externals map[netip.Addr]ExternalHost
 	local     *local.Cluster
+	// dnsServer is the cluster DNS's ClusterIP, which local probes from pods
+	// resolve names through ("" without one).
+	dnsServer string
 }
 
 // ExternalHost is an external host of the run: its canonical name (its
@@ -66,6 +69,7 @@ func Prepare(ctx context.Context, cfg Config, externals []ExternalHost) (Shared,
 		}
 		opts := local.Options{Name: cfg.LocalName, StateDir: cfg.LocalState, BinDir: bin, Progress: os.Stderr}
 		opts.Kube.SourceDir = filepath.Join(filepath.Dir(bin), "cluster", "local", "kubebin")
+		opts.CoreDNS.SourceDir = filepath.Join(filepath.Dir(bin), "cluster", "local", "corednsbin")
 		if c, err = local.Up(ctx, opts); err != nil {
 			return shared, fmt.Errorf("bringing the local cluster up: %w", err)
 		}
@@ -130,6 +134,9 @@ func Connect(cfg Config, shared Shared, process int) (*Env, error) {
 		return nil, fmt.Errorf("kube client: %w", err)
 	}
 	env.Client = client
+	if env.local != nil {
+		env.dnsServer = env.clusterDNSServer(context.Background())
+	}
 	return env, nil
 }
 
@@ -164,6 +171,14 @@ func (e *Env) transport(podUIDs map[string]string) (matrix.Transport, func(matri
 				return "", fmt.Errorf("no pod %s", ep.Name)
 			}
 			return netns.Path(e.local.PodNetns(uid)), nil
+		},
+		// Pod processes share this machine's resolv.conf: a pod's DNS
+		// settings travel as flags.
+		SourceArgs: func(ep matrix.Endpoint) []string {
+			if ep.External || e.dnsServer == "" {
+				return nil
+			}
+			return DNSArgs(e.dnsServer, ep.Namespace)
 		},
 	}
 	return t, nil, nil

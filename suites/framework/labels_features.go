@@ -89,14 +89,14 @@ func ImplementationDefinedLabels(model *matrix.Model, policies []*networkingv1.N
 
 // RecipeScenario turns a seed recipe into a scenario with its labels.
 func RecipeScenario(r recipes.Recipe) (*Scenario, error) {
-	s := &Scenario{ID: "recipes/" + r.ID, Title: r.Title, Namespaces: r.Namespaces, Pods: r.Pods, Externals: r.Externals}
+	s := &Scenario{ID: "recipes/" + r.ID, Title: r.Title, Namespaces: r.Namespaces, Pods: r.Pods, Externals: r.Externals, Services: r.Services}
 	labels := append([]string{LabelRecipe}, r.Labels...)
 	model := r.Model()
 	var inForce []*networkingv1.NetworkPolicy
 	for i, st := range r.Steps {
 		step := Step{Name: st.Name, Manifests: st.Apply, Delete: st.Delete, Rejected: st.Rejected}
 		for _, o := range st.Expect {
-			step.Expect = append(step.Expect, Outcome{From: o.From, To: o.To, Port: o.PortProtocol(), Allowed: o.Allowed, Doc: o.Doc})
+			step.Expect = append(step.Expect, Outcome{From: o.From, To: o.To, Port: o.PortProtocol(), Allowed: o.Allowed, Doc: o.Doc, Via: o.Via})
 		}
 		s.Steps = append(s.Steps, step)
 		if st.Rejected != "" {

@@ -11,11 +11,13 @@ import (
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL reads best unqualified
 	. "github.com/onsi/gomega"    //nolint:revive // as does Gomega's
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netpolcheck/netpolcheck/matrix"
+	"github.com/netpolcheck/netpolcheck/matrix/recipes"
 	"github.com/netpolcheck/netpolcheck/reports"
 )
 
@@ -33,7 +35,10 @@ type Scenario struct {
 	Pods       []matrix.Pod
 	Model      *ProbeModel
 	Externals  []matrix.External
-	Steps      []Step
+	// Services are created in the scenario's namespaces after its pods
+	// (not on a shared probe model); outcomes reach them through Via.
+	Services []recipes.Service
+	Steps    []Step
 }
 
 // Step changes policies or labels, then probes the whole matrix.
@@ -61,6 +66,9 @@ type Outcome struct {
 	Port     matrix.PortProtocol
 	Allowed  bool
 	Doc      string
+	// Via, when set, says the outcome goes through a Service (see
+	// services.go); To and Port are the backend pod and its port.
+	Via *recipes.Via
 }
 
 // Names maps a scenario's logical names to this run's.
@@ -148,6 +156,7 @@ func (r *run) setUp(ctx context.Context) {
 		}
 		_, err := waitPodsRunning(ctx, env.Client, real, len(s.Pods))
 		Expect(err).NotTo(HaveOccurred())
+		r.createServices(ctx)
 	}
 	for _, x := range s.Externals {
 		host, ok := r.externalHost(x)
@@ -212,8 +221,11 @@ func (r *run) step(ctx context.Context, step *Step) {
 		Fail(fmt.Sprintf("step %q: the cluster disagrees with the NetworkPolicy API:\n%s", step.Name, msg))
 	}
 	for _, o := range step.Expect {
-		r.checkOutcome(o, engine, rep)
+		if o.Via == nil {
+			r.checkOutcome(o, engine, rep)
+		}
 	}
+	r.checkViaOutcomes(ctx, step, model, policies, uids)
 }
 
 // checkOutcome checks a stated outcome against the engine and the cluster.
@@ -262,21 +274,27 @@ func (r *run) observeModel(ctx context.Context) (*matrix.Model, map[string]strin
 		pod, err := r.env.Client.CoreV1().Pods(p.namespace).Get(ctx, p.name, metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(podReady(pod)).To(BeTrue(), "pod %s/%s is not ready", p.namespace, p.name)
-		mp := matrix.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Node: pod.Spec.NodeName}
-		for _, ip := range pod.Status.PodIPs {
-			mp.IPs = append(mp.IPs, ip.IP)
-		}
-		for _, c := range pod.Spec.Containers {
-			mc := matrix.Container{Name: c.Name}
-			for _, port := range c.Ports {
-				mc.Ports = append(mc.Ports, matrix.ContainerPort{Name: port.Name, ContainerPort: port.ContainerPort, Protocol: port.Protocol})
-			}
-			mp.Containers = append(mp.Containers, mc)
-		}
-		model.Pods = append(model.Pods, mp)
+		model.Pods = append(model.Pods, modelPod(pod))
 		uids[matrix.PodName(pod.Namespace, pod.Name)] = string(pod.UID)
 	}
 	return model, uids
+}
+
+// modelPod is a pod as the engine models it: labels, IPs and container
+// ports as stored.
+func modelPod(pod *corev1.Pod) matrix.Pod {
+	mp := matrix.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Node: pod.Spec.NodeName}
+	for _, ip := range pod.Status.PodIPs {
+		mp.IPs = append(mp.IPs, ip.IP)
+	}
+	for _, c := range pod.Spec.Containers {
+		mc := matrix.Container{Name: c.Name}
+		for _, port := range c.Ports {
+			mc.Ports = append(mc.Ports, matrix.ContainerPort{Name: port.Name, ContainerPort: port.ContainerPort, Protocol: port.Protocol})
+		}
+		mp.Containers = append(mp.Containers, mc)
+	}
+	return mp
 }
 
 // applyLabels replaces the labels of namespaces and pods, and restores them

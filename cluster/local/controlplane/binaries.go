@@ -115,30 +115,49 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (Binaries, error) {
 	if err != nil {
 		return Binaries{}, err
 	}
+	tools := toolBuild{
+		title: "Kubernetes", module: kubernetesModule, version: version,
+		commands: components(), ldflags: versionLDFlags(version),
+	}
 	versionDir := filepath.Join(cacheRoot, "kubernetes-"+version)
-	binDir := filepath.Join(versionDir, "bin")
-	bins := binariesIn(binDir, version)
-	if built(versionDir, version) {
-		return bins, nil
-	}
-
-	if err := os.MkdirAll(versionDir, 0o755); err != nil {
-		return Binaries{}, fmt.Errorf("creating binary cache: %w", err)
-	}
-	unlock, err := lockFile(ctx, filepath.Join(versionDir, "build.lock"), func() {
-		fmt.Fprintf(progress, "waiting for another process that builds Kubernetes %s in %s...\n", version, versionDir)
-	})
-	if err != nil {
-		return Binaries{}, fmt.Errorf("locking binary cache: %w", err)
-	}
-	defer unlock()
-	if built(versionDir, version) {
-		return bins, nil
-	}
-	if err := build(ctx, opts.SourceDir, versionDir, version, progress); err != nil {
+	if err := ensureBuilt(ctx, opts.SourceDir, versionDir, tools, progress); err != nil {
 		return Binaries{}, err
 	}
-	return bins, nil
+	return binariesIn(filepath.Join(versionDir, "bin"), version), nil
+}
+
+// toolBuild is one set of commands built from a tools module that pins
+// module at version.
+type toolBuild struct {
+	// title names the release in messages ("Kubernetes", "CoreDNS").
+	title    string
+	module   string
+	version  string
+	commands []component
+	ldflags  string
+}
+
+// ensureBuilt builds the commands of tools into versionDir/bin unless a
+// complete build is there, holding a lock so that concurrent callers (also
+// in other processes) wait for one build instead of building twice.
+func ensureBuilt(ctx context.Context, sourceDir, versionDir string, tools toolBuild, progress io.Writer) error {
+	if built(versionDir, tools) {
+		return nil
+	}
+	if err := os.MkdirAll(versionDir, 0o755); err != nil {
+		return fmt.Errorf("creating binary cache: %w", err)
+	}
+	unlock, err := lockFile(ctx, filepath.Join(versionDir, "build.lock"), func() {
+		fmt.Fprintf(progress, "waiting for another process that builds %s %s in %s...\n", tools.title, tools.version, versionDir)
+	})
+	if err != nil {
+		return fmt.Errorf("locking binary cache: %w", err)
+	}
+	defer unlock()
+	if built(versionDir, tools) {
+		return nil
+	}
+	return build(ctx, sourceDir, versionDir, tools, progress)
 }
 
 func cacheRoot(configured string) (string, error) {
@@ -155,13 +174,13 @@ func cacheRoot(configured string) (string, error) {
 	return filepath.Join(userCache, "netpolcheck"), nil
 }
 
-// built reports whether versionDir holds a complete build of version.
-func built(versionDir, version string) bool {
+// built reports whether versionDir holds a complete build of tools.
+func built(versionDir string, tools toolBuild) bool {
 	stamp, err := os.ReadFile(filepath.Join(versionDir, buildStamp))
-	if err != nil || strings.TrimSpace(string(stamp)) != version {
+	if err != nil || strings.TrimSpace(string(stamp)) != tools.version {
 		return false
 	}
-	for _, c := range components() {
+	for _, c := range tools.commands {
 		if _, err := os.Stat(filepath.Join(versionDir, "bin", c.name)); err != nil {
 			return false
 		}
@@ -169,19 +188,20 @@ func built(versionDir, version string) bool {
 	return true
 }
 
-// build compiles every component from the tools module in sourceDir into a
-// temporary directory, then moves them into versionDir/bin and writes the
-// stamp, so an interrupted build never looks complete.
-func build(ctx context.Context, sourceDir, versionDir, version string, progress io.Writer) error {
+// build compiles every command of tools from the tools module in sourceDir
+// into a temporary directory, then moves them into versionDir/bin and writes
+// the stamp, so an interrupted build never looks complete.
+func build(ctx context.Context, sourceDir, versionDir string, tools toolBuild, progress io.Writer) error {
+	version := tools.version
 	if sourceDir == "" {
-		return fmt.Errorf("the binaries of Kubernetes %s are not in the cache %s and no source directory was given to build them (or set %s)", version, versionDir, EnvPrebuiltDir)
+		return fmt.Errorf("the binaries of %s %s are not in the cache %s and no source directory was given to build them (or give prebuilt ones)", tools.title, version, versionDir)
 	}
-	if err := checkSourceVersion(sourceDir, version); err != nil {
+	if err := checkSourceVersion(sourceDir, tools); err != nil {
 		return err
 	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		return fmt.Errorf("building Kubernetes %s needs the go command (or set %s): %w", version, EnvPrebuiltDir, err)
+		return fmt.Errorf("building %s %s needs the go command (or give prebuilt binaries): %w", tools.title, version, err)
 	}
 	tmpDir, err := os.MkdirTemp(versionDir, "build-")
 	if err != nil {
@@ -189,9 +209,9 @@ func build(ctx context.Context, sourceDir, versionDir, version string, progress 
 	}
 	defer os.RemoveAll(tmpDir)
 
-	names := make([]string, 0, len(components()))
-	args := []string{"build", "-trimpath", "-ldflags", versionLDFlags(version), "-o", tmpDir + string(filepath.Separator)}
-	for _, c := range components() {
+	names := make([]string, 0, len(tools.commands))
+	args := []string{"build", "-trimpath", "-ldflags", tools.ldflags, "-o", tmpDir + string(filepath.Separator)}
+	for _, c := range tools.commands {
 		names = append(names, c.name)
 		args = append(args, c.pkg)
 	}
@@ -205,7 +225,7 @@ func build(ctx context.Context, sourceDir, versionDir, version string, progress 
 	cmd.Stdout = &output
 	cmd.Stderr = &output
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building Kubernetes %s in %s: %w\n%s", version, sourceDir, err, output.String())
+		return fmt.Errorf("building %s %s in %s: %w\n%s", tools.title, version, sourceDir, err, output.String())
 	}
 
 	binDir := filepath.Join(versionDir, "bin")
@@ -220,7 +240,7 @@ func build(ctx context.Context, sourceDir, versionDir, version string, progress 
 	if err := os.WriteFile(filepath.Join(versionDir, buildStamp), []byte(version+"\n"), 0o644); err != nil {
 		return fmt.Errorf("marking the build complete: %w", err)
 	}
-	fmt.Fprintf(progress, "built Kubernetes %s into %s in %s\n", version, binDir, time.Since(started).Round(time.Second))
+	fmt.Fprintf(progress, "built %s %s into %s in %s\n", tools.title, version, binDir, time.Since(started).Round(time.Second))
 	return nil
 }
 
@@ -239,16 +259,16 @@ func versionLDFlags(version string) string {
 	}, " ")
 }
 
-// checkSourceVersion verifies that the tools module in sourceDir pins
-// k8s.io/kubernetes at version, so a build is never cached under the wrong
+// checkSourceVersion verifies that the tools module in sourceDir pins the
+// module of tools at its version, so a build is never cached under the wrong
 // release.
-func checkSourceVersion(sourceDir, version string) error {
-	pinned, err := requiredVersion(filepath.Join(sourceDir, "go.mod"), kubernetesModule)
+func checkSourceVersion(sourceDir string, tools toolBuild) error {
+	pinned, err := requiredVersion(filepath.Join(sourceDir, "go.mod"), tools.module)
 	if err != nil {
 		return err
 	}
-	if pinned != version {
-		return fmt.Errorf("%s/go.mod requires %s %s, but this program uses Kubernetes %s: update one of them", sourceDir, kubernetesModule, pinned, version)
+	if pinned != tools.version {
+		return fmt.Errorf("%s/go.mod requires %s %s, but this program uses %s %s: update one of them", sourceDir, tools.module, pinned, tools.title, tools.version)
 	}
 	return nil
 }

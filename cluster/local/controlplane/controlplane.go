@@ -57,11 +57,16 @@ type Config struct {
 type ControlPlane struct {
 	stateDir   string
 	kubeconfig string
+	proxyConf  string
 	restConfig *rest.Config
 }
 
 // Kubeconfig returns the path of the admin kubeconfig (group system:masters).
 func (cp *ControlPlane) Kubeconfig() string { return cp.kubeconfig }
+
+// KubeProxyKubeconfig returns the path of a kubeconfig for kube-proxy (user
+// system:kube-proxy), with the API server's loopback address.
+func (cp *ControlPlane) KubeProxyKubeconfig() string { return cp.proxyConf }
 
 // RESTConfig returns a copy of the admin client configuration.
 func (cp *ControlPlane) RESTConfig() *rest.Config { return rest.CopyConfig(cp.restConfig) }
@@ -220,7 +225,7 @@ func launch(ctx context.Context, stateDir string, cfg Config, serviceIP netip.Ad
 			return nil, err
 		}
 	}
-	return &ControlPlane{stateDir: stateDir, kubeconfig: creds.adminKubeconfig, restConfig: restConfig}, nil
+	return &ControlPlane{stateDir: stateDir, kubeconfig: creds.adminKubeconfig, proxyConf: creds.kubeProxyKubeconfig, restConfig: restConfig}, nil
 }
 
 // Reap stops the control plane recorded in stateDir, if any, and removes its

@@ -28,6 +28,7 @@ type credentials struct {
 	adminKubeconfig       string
 	controllerManagerConf string
 	schedulerKubeconfig   string
+	kubeProxyKubeconfig   string
 }
 
 // writeCredentials creates the CA, every certificate and key, and the
@@ -47,6 +48,7 @@ func writeCredentials(stateDir, serverURL string, serviceIP netip.Addr) (credent
 		adminKubeconfig:       filepath.Join(stateDir, "admin.kubeconfig"),
 		controllerManagerConf: filepath.Join(stateDir, "kube-controller-manager.kubeconfig"),
 		schedulerKubeconfig:   filepath.Join(stateDir, "kube-scheduler.kubeconfig"),
+		kubeProxyKubeconfig:   filepath.Join(stateDir, "kube-proxy.kubeconfig"),
 	}
 	if err := os.MkdirAll(pkiDir, 0o700); err != nil {
 		return credentials{}, fmt.Errorf("creating %s: %w", pkiDir, err)
@@ -98,8 +100,9 @@ func writeCredentials(stateDir, serverURL string, serviceIP netip.Addr) (credent
 		}
 	}
 
-	// The bootstrap RBAC policy grants system:kube-controller-manager and
-	// system:kube-scheduler exactly what those components need;
+	// The bootstrap RBAC policy grants system:kube-controller-manager,
+	// system:kube-scheduler and system:kube-proxy (through the
+	// system:node-proxier binding) exactly what those components need;
 	// system:masters is the superuser group.
 	users := []struct {
 		path, commonName, group string
@@ -107,6 +110,7 @@ func writeCredentials(stateDir, serverURL string, serviceIP netip.Addr) (credent
 		{creds.adminKubeconfig, clusterName + "-admin", "system:masters"},
 		{creds.controllerManagerConf, "system:kube-controller-manager", ""},
 		{creds.schedulerKubeconfig, "system:kube-scheduler", ""},
+		{creds.kubeProxyKubeconfig, "system:kube-proxy", ""},
 	}
 	for _, user := range users {
 		req := pki.Request{CommonName: user.commonName, Usage: pki.ClientAuth}

@@ -2,10 +2,33 @@
 // inside the node's network namespace, realizes the pods bound to its node.
 // For each pod it creates a network namespace, attaches it through the
 // node's CNI conflist with libcni (as a container runtime does), starts one
-// process per container (the probe agent; see containerCommand), writes the
-// pod's status back (IP, phase, Ready once every server listens), and on
-// deletion stops the processes, detaches the network, removes the namespace
-// and releases the pod object.
+// process per container (see containerLaunch), writes the pod's status back
+// (IP, phase, Ready once every server listens), and on deletion stops the
+// processes, detaches the network, removes the namespace and releases the
+// pod object.
+//
+// The local cluster runs no images. The rules that stand in for them:
+//   - a container whose command is netpolcheck-probe runs the local probe
+//     binary with the container's arguments;
+//   - a container whose command is a name of Config.Commands (coredns, for
+//     the cluster DNS) runs that local binary in a per-pod root directory
+//     (Config.PodsDir/NAMESPACE_NAME_UID/root): its configMap, secret and
+//     emptyDir volumes are written at root+mountPath when the pod starts,
+//     arguments that start with a mount path are rewritten to lie under the
+//     root, and the process runs in root+workingDir;
+//   - any other container with ports is stood in for by a probe server on
+//     those ports, answering with the pod's identity; without ports it runs
+//     nothing.
+//
+// Every process gets NETPOLCHECK_DNS_SERVER and NETPOLCHECK_DNS_SEARCH when
+// Config.ClusterDNS is set: the pod's DNS server and its search list
+// (NAMESPACE.svc.DOMAIN, svc.DOMAIN, DOMAIN), which is what the kubelet
+// writes into a container's /etc/resolv.conf; pod processes share this
+// machine's files, so the probe agent takes them from its environment.
+//
+// The agent can also forward the API server into the node's namespace
+// (Config.APIForward), for node components that cannot open their
+// connections in the control plane's namespace themselves.
 package nodeagent
 
 import (
@@ -46,6 +69,19 @@ type Config struct {
 	ProbeBinary string
 	// LogDir receives one log file per container.
 	LogDir string
+	// Commands maps a container command's base name to the local binary that
+	// runs it (coredns -> the cached CoreDNS), see containerLaunch.
+	Commands map[string]string
+	// PodsDir holds the root directory of every pod that runs one of
+	// Commands; required with Commands.
+	PodsDir string
+	// ClusterDNS is the cluster DNS server's address (empty: none), and
+	// ClusterDomain the cluster's DNS domain (default cluster.local).
+	ClusterDNS    string
+	ClusterDomain string
+	// APIForward, when set, forwards the API server into the node's
+	// namespace while the agent runs.
+	APIForward *APIForward
 	// Workers realize pods in parallel (default 8).
 	Workers int
 	Log     *slog.Logger
@@ -75,6 +111,12 @@ func New(client kubernetes.Interface, cfg Config) (*Agent, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if len(cfg.Commands) > 0 && cfg.PodsDir == "" {
+		return nil, errors.New("node agent: local commands need a pods directory")
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
+	}
 	if _, err := os.Stat(cfg.ProbeBinary); err != nil {
 		return nil, fmt.Errorf("node agent: probe binary: %w", err)
 	}
@@ -98,6 +140,11 @@ func New(client kubernetes.Interface, cfg Config) (*Agent, error) {
 // Run watches the node's pods until ctx ends, then stops every pod it runs
 // (their API objects stay: the node is going away, not the pods).
 func (a *Agent) Run(ctx context.Context) error {
+	if f := a.cfg.APIForward; f != nil {
+		if err := f.serve(ctx, a.cfg.Log.Warn); err != nil {
+			return err
+		}
+	}
 	factory := informers.NewSharedInformerFactoryWithOptions(a.client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", a.cfg.NodeName).String()

@@ -3,6 +3,8 @@ package nodeagent
 import (
 	"fmt"
 	"path"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -13,17 +15,39 @@ import (
 // command runs it is started as written, with the local binary.
 const ProbeBinaryName = "netpolcheck-probe"
 
-// containerCommand returns the argv to run for a container on this machine.
-// The local cluster runs no images: a container whose command runs
-// netpolcheck-probe runs the local binary with the container's arguments,
-// expanded as the kubelet expands them; any other container is stood in for
-// by a probe server answering on the container's declared ports, so that a
-// pod of any image takes part in the network as it would in a cluster; such
-// a container without ports runs nothing (nil argv).
-func containerCommand(pod *corev1.Pod, c *corev1.Container, probeBinary string) ([]string, error) {
+// launch is how one container runs on this machine.
+type launch struct {
+	argv []string
+	// dir is the working directory; empty means the agent's.
+	dir string
+	// mounts are the volumes to materialize before the start.
+	mounts []mount
+}
+
+// mount is a volume a container mounts, materialized under the pod's root.
+type mount struct {
+	volume    *corev1.Volume
+	mountPath string
+}
+
+// containerLaunch returns how to run a container on this machine. The local
+// cluster runs no images:
+//   - a container whose command runs netpolcheck-probe runs the local binary
+//     with the container's arguments, expanded as the kubelet expands them;
+//   - a container whose command is one of Config.Commands (by base name, such
+//     as coredns) runs that local binary with its expanded arguments, inside
+//     the pod's root directory: its configMap, secret and emptyDir volumes
+//     are materialized at root+mountPath, every argument that starts with a
+//     mount path is rewritten to lie under root, and it runs in
+//     root+workingDir (root without one);
+//   - any other container is stood in for by a probe server answering on the
+//     container's declared ports, so that a pod of any image takes part in
+//     the network as it would in a cluster; such a container without ports
+//     runs nothing (nil argv).
+func containerLaunch(pod *corev1.Pod, c *corev1.Container, probeBinary string, commands map[string]string, root string) (launch, error) {
 	env, err := containerEnv(pod, c)
 	if err != nil {
-		return nil, err
+		return launch{}, err
 	}
 	argv := append(append([]string(nil), c.Command...), c.Args...)
 	if len(argv) > 0 && path.Base(argv[0]) == ProbeBinaryName {
@@ -31,10 +55,15 @@ func containerCommand(pod *corev1.Pod, c *corev1.Container, probeBinary string) 
 		for _, a := range argv[1:] {
 			out = append(out, expand(a, env))
 		}
-		return out, nil
+		return launch{argv: out}, nil
+	}
+	if len(argv) > 0 {
+		if binary, ok := commands[path.Base(argv[0])]; ok {
+			return commandLaunch(pod, c, binary, argv[1:], env, root)
+		}
 	}
 	if len(c.Ports) == 0 {
-		return nil, nil
+		return launch{}, nil
 	}
 	out := []string{probeBinary, "serve", "--identity", pod.Namespace + "/" + pod.Name, "--container", c.Name}
 	for _, p := range c.Ports {
@@ -44,7 +73,42 @@ func containerCommand(pod *corev1.Pod, c *corev1.Container, probeBinary string) 
 		}
 		out = append(out, "--port", fmt.Sprintf("%d/%s", p.ContainerPort, proto))
 	}
-	return out, nil
+	return launch{argv: out}, nil
+}
+
+// commandLaunch runs a local binary for a container, in the pod's root.
+func commandLaunch(pod *corev1.Pod, c *corev1.Container, binary string, args []string, env map[string]string, root string) (launch, error) {
+	volumes := map[string]*corev1.Volume{}
+	for i := range pod.Spec.Volumes {
+		volumes[pod.Spec.Volumes[i].Name] = &pod.Spec.Volumes[i]
+	}
+	l := launch{argv: []string{binary}, dir: filepath.Join(root, c.WorkingDir)}
+	for _, vm := range c.VolumeMounts {
+		v, ok := volumes[vm.Name]
+		if !ok {
+			return launch{}, fmt.Errorf("container %s mounts the unknown volume %s", c.Name, vm.Name)
+		}
+		if v.ConfigMap == nil && v.Secret == nil && v.EmptyDir == nil {
+			continue // not materialized: a projected service account token, for example
+		}
+		if !path.IsAbs(vm.MountPath) || vm.SubPath != "" {
+			return launch{}, fmt.Errorf("container %s: volume %s: the local cluster needs an absolute mountPath without subPath", c.Name, vm.Name)
+		}
+		l.mounts = append(l.mounts, mount{volume: v, mountPath: path.Clean(vm.MountPath)})
+	}
+	// The longest mount path first: it decides for nested mounts.
+	sort.Slice(l.mounts, func(i, j int) bool { return len(l.mounts[i].mountPath) > len(l.mounts[j].mountPath) })
+	for _, a := range args {
+		a = expand(a, env)
+		for _, m := range l.mounts {
+			if a == m.mountPath || strings.HasPrefix(a, m.mountPath+"/") {
+				a = filepath.Join(root, a)
+				break
+			}
+		}
+		l.argv = append(l.argv, a)
+	}
+	return l, nil
 }
 
 // containerEnv resolves the container's environment: literal values and the

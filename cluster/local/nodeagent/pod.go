@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
+	"github.com/netpolcheck/netpolcheck/probes/prober"
 )
 
 // readyTimeout bounds how long a container has to say it listens.
@@ -34,12 +35,16 @@ type podRuntime struct {
 	netns string // empty for hostNetwork pods
 	ips   []string
 	procs []*process
+	// root is the pod's directory for local commands (empty: none).
+	root string
 }
 
 // process is one container's process, restarted when it exits.
 type process struct {
 	container string
 	argv      []string
+	dir       string
+	env       []string
 	logPath   string
 	ready     chan struct{} // closed once the server said "ready" (or at start, for other commands)
 
@@ -97,19 +102,33 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	}
 	withIP := pod.DeepCopy()
 	withIP.Status.PodIP = rt.ips[0]
+	podDir := fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, uidShort(pod.UID))
+	root := filepath.Join(a.cfg.PodsDir, podDir, "root")
+	env := a.containerEnviron(pod)
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
-		argv, err := containerCommand(withIP, c, a.cfg.ProbeBinary)
+		l, err := containerLaunch(withIP, c, a.cfg.ProbeBinary, a.cfg.Commands, root)
 		if err != nil {
 			return fmt.Errorf("pod %s: %w", key, err)
 		}
-		if argv == nil {
+		if l.argv == nil {
 			continue
+		}
+		if l.dir != "" {
+			rt.root = filepath.Dir(root)
+			if err := a.materialize(ctx, pod, root, l.mounts); err != nil {
+				return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
+			}
+			if err := os.MkdirAll(l.dir, 0o755); err != nil {
+				return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
+			}
 		}
 		p := &process{
 			container: c.Name,
-			argv:      argv,
-			logPath:   filepath.Join(a.cfg.LogDir, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, uidShort(pod.UID)), c.Name+".log"),
+			argv:      l.argv,
+			dir:       l.dir,
+			env:       env,
+			logPath:   filepath.Join(a.cfg.LogDir, podDir, c.Name+".log"),
 			ready:     make(chan struct{}),
 		}
 		if err := a.startProcess(rt, p); err != nil {
@@ -151,6 +170,7 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 		return err
 	}
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Dir, cmd.Env = p.dir, p.env
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
@@ -241,10 +261,15 @@ func (a *Agent) teardown(ctx context.Context, key string, rt *podRuntime) error 
 		wg.Go(p.stop)
 	}
 	wg.Wait()
-	if rt.netns == "" {
-		return nil
-	}
 	var errs []error
+	if rt.root != "" {
+		if err := os.RemoveAll(rt.root); err != nil {
+			errs = append(errs, fmt.Errorf("removing the files of %s: %w", key, err))
+		}
+	}
+	if rt.netns == "" {
+		return errors.Join(errs...)
+	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: rt.uid}}
 	if ns, name, ok := strings.Cut(key, "/"); ok {
 		pod.Namespace, pod.Name = ns, name
@@ -254,6 +279,18 @@ func (a *Agent) teardown(ctx context.Context, key string, rt *podRuntime) error 
 	}
 	errs = append(errs, netns.Delete(rt.netns))
 	return errors.Join(errs...)
+}
+
+// containerEnviron is the environment of every process of a pod: the
+// agent's own, plus the pod's DNS configuration (see the package doc).
+func (a *Agent) containerEnviron(pod *corev1.Pod) []string {
+	env := os.Environ()
+	if a.cfg.ClusterDNS == "" || pod.Spec.HostNetwork {
+		return env
+	}
+	d := a.cfg.ClusterDomain
+	search := []string{pod.Namespace + ".svc." + d, "svc." + d, d}
+	return append(env, prober.EnvDNSServer+"="+a.cfg.ClusterDNS, prober.EnvDNSSearch+"="+strings.Join(search, ","))
 }
 
 // reportRunning writes the pod's status: Running, its IPs, and every

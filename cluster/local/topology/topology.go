@@ -4,7 +4,8 @@
 //   - an underlay namespace holding a bridge (10.250.0.1/24) that joins the
 //     nodes and routes between them, the pods' ranges and the external hosts;
 //   - one namespace per node, on the bridge at 10.250.0.(10+k)/24, forwarding
-//     for its pods (10.244.k.0/24), with routes to the external hosts;
+//     for its pods (10.244.k.0/24), with routes to the external hosts and to
+//     the service range (which kube-proxy translates);
 //   - one namespace per external host, on a routed point-to-point veth to the
 //     underlay, with routes to the cluster's ranges only.
 //
@@ -25,14 +26,23 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
 )
 
+// Ranges of the address plan of docs/network-plan.md.
+const (
+	// PodRange holds every node's pod range.
+	PodRange = "10.244.0.0/16"
+	// UnderlayRange holds the node addresses.
+	UnderlayRange = "10.250.0.0/24"
+)
+
 // The address plan of docs/network-plan.md.
 var (
 	routerIP      = netip.MustParseAddr("10.250.0.1")
-	underlayNet   = netip.MustParsePrefix("10.250.0.0/24")
+	underlayNet   = netip.MustParsePrefix(UnderlayRange)
+	serviceRange  = netip.MustParsePrefix("10.96.0.0/16")
 	clusterRanges = []netip.Prefix{
-		netip.MustParsePrefix("10.244.0.0/16"), // pods
-		netip.MustParsePrefix("10.96.0.0/16"),  // services
-		underlayNet,                            // nodes
+		netip.MustParsePrefix(PodRange), // pods
+		serviceRange,                    // services
+		underlayNet,                     // nodes
 	}
 )
 
@@ -187,6 +197,13 @@ func (n *Network) addNode(node Node) error {
 	}
 	if err := h.LinkSetUp(eth0); err != nil {
 		return fmt.Errorf("bringing eth0 up: %w", err)
+	}
+	// The node's own connections to ClusterIPs need a route before
+	// kube-proxy rewrites their destination (a real node's default route).
+	// The underlay has no route for the range, so whatever kube-proxy does
+	// not rewrite goes no further.
+	if err := h.RouteAdd(&netlink.Route{Dst: ipnet(serviceRange), Gw: routerIP.AsSlice()}); err != nil {
+		return fmt.Errorf("routing the service range %s: %w", serviceRange, err)
 	}
 	return nil
 }
