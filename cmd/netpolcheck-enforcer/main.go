@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/knftables"
 
+	"github.com/netpolcheck/netpolcheck/reference-cni/cmdline"
 	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer"
 	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer/nft"
 	"github.com/netpolcheck/netpolcheck/reference-cni/kubeclient"
@@ -48,19 +49,10 @@ func run(args []string) error {
 	metricsAddr := flags.String("metrics-addr", "", "serve /metrics on this loopback address, e.g. 127.0.0.1:9740; off when empty")
 	uninstall := flags.Bool("uninstall", false, "delete the nftables table (every pod of the node open again) and exit")
 	verbose := flags.Bool("v", false, "log debug messages, including syncs that changed nothing")
-	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return nil
-	} else if err != nil {
+	if help, err := cmdline.Parse(flags, args); help || err != nil {
 		return err
 	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %v", flags.Args())
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := cmdline.Logger(*verbose)
 
 	nftables, err := openNftables(*netns)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,6 +20,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/netpolcheck/netpolcheck/reference-cni/cmdline"
 	"github.com/netpolcheck/netpolcheck/reference-cni/kubeclient"
 	"github.com/netpolcheck/netpolcheck/reference-cni/plugin"
 	"github.com/netpolcheck/netpolcheck/reference-cni/routes"
@@ -50,20 +50,10 @@ func runAgent(args []string) error {
 	mtu := flags.Int("mtu", 0, "pod veth MTU written into the conflist (0: kernel default)")
 	resync := flags.Duration("resync", routes.DefaultResyncPeriod, "how often routes are re-checked without a Node change")
 	verbose := flags.Bool("v", false, "log debug messages")
-	if err := flags.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return nil
-	} else if err != nil {
+	if help, err := cmdline.Parse(flags, args); help || err != nil {
 		return err
 	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %v", flags.Args())
-	}
-
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := cmdline.Logger(*verbose)
 
 	cfg, err := kubeclient.Config(*kubeconfig, *kubeNetns)
 	if err != nil {

@@ -89,24 +89,28 @@ func binariesIn(dir, version string) Binaries {
 	}
 }
 
+// resolve applies the defaults: no progress output, the given version, and
+// the prebuilt directory from the environment variable env.
+func (o BuildOptions) resolve(version, env string) (progress io.Writer, v, prebuilt string) {
+	progress, v, prebuilt = o.Progress, o.Version, o.PrebuiltDir
+	if progress == nil {
+		progress = io.Discard
+	}
+	if v == "" {
+		v = version
+	}
+	if prebuilt == "" {
+		prebuilt = os.Getenv(env)
+	}
+	return progress, v, prebuilt
+}
+
 // EnsureBinaries returns the control-plane binaries of the Kubernetes release,
 // building them once into the cache when they are not there yet. A build
 // takes several minutes and is announced on opts.Progress; concurrent calls
 // (also from other processes) wait for one build instead of building twice.
 func EnsureBinaries(ctx context.Context, opts BuildOptions) (Binaries, error) {
-	progress := opts.Progress
-	if progress == nil {
-		progress = io.Discard
-	}
-	version := opts.Version
-	if version == "" {
-		version = KubernetesVersion
-	}
-
-	prebuilt := opts.PrebuiltDir
-	if prebuilt == "" {
-		prebuilt = os.Getenv(EnvPrebuiltDir)
-	}
+	progress, version, prebuilt := opts.resolve(KubernetesVersion, EnvPrebuiltDir)
 	if prebuilt != "" {
 		return checkPrebuilt(ctx, prebuilt, version)
 	}

@@ -3,8 +3,6 @@ package controlplane
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -29,18 +27,7 @@ const coreDNSModule = "github.com/coredns/coredns"
 // defaulting to $NETPOLCHECK_COREDNS_BIN_DIR, names a directory with a ready
 // binary instead. Like EnsureBinaries, concurrent callers wait for one build.
 func EnsureCoreDNS(ctx context.Context, opts BuildOptions) (string, error) {
-	progress := opts.Progress
-	if progress == nil {
-		progress = io.Discard
-	}
-	version := opts.Version
-	if version == "" {
-		version = CoreDNSVersion
-	}
-	prebuilt := opts.PrebuiltDir
-	if prebuilt == "" {
-		prebuilt = os.Getenv(EnvCoreDNSPrebuiltDir)
-	}
+	progress, version, prebuilt := opts.resolve(CoreDNSVersion, EnvCoreDNSPrebuiltDir)
 	if prebuilt != "" {
 		return checkPrebuiltCoreDNS(ctx, prebuilt, version)
 	}
