@@ -33,7 +33,9 @@ type Runner struct {
 	Address func(to Endpoint, pp PortProtocol) string
 	// ICMP adds an informational ICMP echo probe per pair of endpoints.
 	ICMP bool
-	// Progress, when set, is called after every batch with cells done and total.
+	// Progress, when set, is called as probing advances, with the cells
+	// settled and the total: during a round, done grows as source batches
+	// finish; after it, done counts the cells that need no more probing.
 	Progress func(done, total int)
 }
 
@@ -212,7 +214,7 @@ func (r *Runner) verify(ctx context.Context, endpoints []Endpoint, cells []*pend
 		return nil
 	}
 	report.Rounds++
-	results, err := r.round(ctx, endpoints, cells, nil, timeout)
+	results, err := r.round(ctx, endpoints, cells, nil, timeout, func(int) {})
 	if err != nil {
 		return err
 	}
@@ -300,7 +302,12 @@ func (r *Runner) Run(ctx context.Context, expected *Table, endpoints []Endpoint)
 	for round := 1; len(pending) > 0 || len(icmp) > 0; round++ {
 		report.Rounds = round
 		roundStart := time.Now()
-		results, err := r.round(ctx, endpoints, pending, icmp, timeout)
+		settled := total - len(pending)
+		results, err := r.round(ctx, endpoints, pending, icmp, timeout, func(probed int) {
+			if r.Progress != nil {
+				r.Progress(settled+probed, total)
+			}
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -358,8 +365,9 @@ func (r *Runner) address(to Endpoint, pp PortProtocol) (string, error) {
 }
 
 // round runs one batch per source, all at once, and returns results aligned
-// with cells followed by icmp.
-func (r *Runner) round(ctx context.Context, endpoints []Endpoint, cells, icmp []*pendingCell, timeout time.Duration) ([]Result, error) {
+// with cells followed by icmp. probed is called, one call at a time, with
+// the number of cells probed so far as batches finish.
+func (r *Runner) round(ctx context.Context, endpoints []Endpoint, cells, icmp []*pendingCell, timeout time.Duration, probed func(int)) ([]Result, error) {
 	type batch struct {
 		probes []Probe
 		index  []int // position in the combined results
@@ -385,6 +393,7 @@ func (r *Runner) round(ctx context.Context, endpoints []Endpoint, cells, icmp []
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
+	cellsProbed := 0
 	for from, b := range batches {
 		wg.Add(1)
 		go func() {
@@ -411,6 +420,12 @@ func (r *Runner) round(ctx context.Context, endpoints []Endpoint, cells, icmp []
 					results[b.index[id]] = Result{ID: id, Outcome: Error, Detail: "the transport returned no result for this probe"}
 				}
 			}
+			for _, at := range b.index {
+				if at < len(cells) {
+					cellsProbed++
+				}
+			}
+			probed(cellsProbed)
 		}()
 	}
 	wg.Wait()

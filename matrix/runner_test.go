@@ -60,8 +60,14 @@ func runnerFixture(t *testing.T) (*matrix.Engine, *matrix.Table) {
 func TestRunnerPassesWhenTheClusterAgrees(t *testing.T) {
 	e, table := runnerFixture(t)
 	fake := newFake(truthful(table))
-	var lastDone, lastTotal int
-	r := &matrix.Runner{Transport: fake, Progress: func(done, total int) { lastDone, lastTotal = done, total }}
+	var lastDone, lastTotal, calls int
+	r := &matrix.Runner{Transport: fake, Progress: func(done, total int) {
+		if done < lastDone {
+			t.Errorf("progress went back from %d to %d", lastDone, done)
+		}
+		lastDone, lastTotal = done, total
+		calls++
+	}}
 	rep, err := r.Run(context.Background(), table, e.Endpoints())
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +81,9 @@ func TestRunnerPassesWhenTheClusterAgrees(t *testing.T) {
 	}
 	if lastDone != cells || lastTotal != cells {
 		t.Errorf("progress %d/%d", lastDone, lastTotal)
+	}
+	if calls != len(e.Endpoints())+1 {
+		t.Errorf("%d progress calls, want one per source batch and one at the end of the round", calls)
 	}
 }
 

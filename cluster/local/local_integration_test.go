@@ -133,6 +133,13 @@ func TestLocalCluster(t *testing.T) {
 	}
 	expectProbe(t, c, aNetns, "192.0.2.10", "internet", matrix.Connected) // egress untouched
 
+	// netpolcheck probe sees the same: every cell agrees with the policy.
+	out, err := exec.Command(filepath.Join(c.BinDir, local.CLIBinary), "probe", "--local", name, "--local-state", c.StateDir,
+		"--namespaces", ns).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "2 pods, 1 policies, 4 cells probed") || !strings.Contains(string(out), "4 agree") {
+		t.Errorf("netpolcheck probe: %v\n%s", err, out)
+	}
+
 	// Deleting a pod removes its namespace and the object.
 	if err := client.CoreV1().Pods(ns).Delete(ctx, "a", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)

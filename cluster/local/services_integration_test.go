@@ -165,8 +165,7 @@ func reach(t *testing.T, c *local.Cluster, s source, args ...string) matrix.Resu
 	t.Helper()
 	args = append([]string{"connect", "--timeout", "1s"}, args...)
 	if s.namespace != "" {
-		args = append(args, "--dns-server", local.ClusterDNSIP, "--dns-search",
-			strings.Join([]string{s.namespace + ".svc.cluster.local", "svc.cluster.local", "cluster.local"}, ","))
+		args = append(args, local.DNSArgs(s.namespace)...)
 	}
 	cmd := exec.Command(filepath.Join(c.BinDir, local.ProbeBinary), args...)
 	var out strings.Builder

@@ -18,6 +18,12 @@ const (
 	EnvDNSSearch = "NETPOLCHECK_DNS_SEARCH"
 )
 
+// SearchList is the search list the kubelet gives a pod of namespace in a
+// cluster with the DNS domain: NAMESPACE.svc.DOMAIN, svc.DOMAIN, DOMAIN.
+func SearchList(namespace, domain string) []string {
+	return []string{namespace + ".svc." + domain, "svc." + domain, domain}
+}
+
 // defaultNDots is the kubelet's ndots: names with fewer dots try the search
 // list first.
 const defaultNDots = 5

@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/netpolcheck/netpolcheck/cluster/local"
-	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/probes/transport"
 )
@@ -31,18 +30,14 @@ type Env struct {
 	// not probed).
 	Externals map[netip.Addr]ExternalHost
 	local     *local.Cluster
-	// dnsServer is the cluster DNS's ClusterIP, which local probes from pods
-	// resolve names through ("" without one).
-	dnsServer string
 }
 
 // ExternalHost is an external host of the run: its canonical name (its
-// probe identity), its address, the ports it serves and its namespace.
+// probe identity), its address and the ports it serves.
 type ExternalHost struct {
 	Name  string
 	IP    netip.Addr
 	Ports []string
-	Netns string
 }
 
 // Shared is what the first process prepares for all of them.
@@ -119,7 +114,7 @@ func Connect(cfg Config, shared Shared, process int) (*Env, error) {
 		}
 		for _, e := range c.Externals {
 			for _, ip := range e.IPs {
-				env.Externals[ip] = ExternalHost{Name: e.Name, IP: ip, Ports: e.Ports, Netns: e.Netns}
+				env.Externals[ip] = ExternalHost{Name: e.Name, IP: ip, Ports: e.Ports}
 			}
 		}
 	default:
@@ -134,9 +129,6 @@ func Connect(cfg Config, shared Shared, process int) (*Env, error) {
 		return nil, fmt.Errorf("kube client: %w", err)
 	}
 	env.Client = client
-	if env.local != nil {
-		env.dnsServer = env.clusterDNSServer(context.Background())
-	}
 	return env, nil
 }
 
@@ -149,39 +141,7 @@ func (e *Env) transport(podUIDs map[string]string) (matrix.Transport, func(matri
 		t := transport.NewKubeExec(e.REST, e.Client, ProbeContainer)
 		return t, func(ep matrix.Endpoint) bool { return !ep.External }, nil
 	}
-	bin, err := binDir(e.Config)
-	if err != nil {
-		return nil, nil, err
-	}
-	externals := map[string]string{}
-	for _, x := range e.Externals {
-		externals[x.Name] = netns.Path(x.Netns)
-	}
-	t := &transport.LocalNetns{
-		Binary: filepath.Join(bin, local.ProbeBinary),
-		NetnsPath: func(ep matrix.Endpoint) (string, error) {
-			if ep.External {
-				if p, ok := externals[ep.Name]; ok {
-					return p, nil
-				}
-				return "", fmt.Errorf("no external host %s", ep.Name)
-			}
-			uid, ok := podUIDs[ep.Name]
-			if !ok {
-				return "", fmt.Errorf("no pod %s", ep.Name)
-			}
-			return netns.Path(e.local.PodNetns(uid)), nil
-		},
-		// Pod processes share this machine's resolv.conf: a pod's DNS
-		// settings travel as flags.
-		SourceArgs: func(ep matrix.Endpoint) []string {
-			if ep.External || e.dnsServer == "" {
-				return nil
-			}
-			return DNSArgs(e.dnsServer, ep.Namespace)
-		},
-	}
-	return t, nil, nil
+	return e.local.ProbeTransport(podUIDs), nil, nil
 }
 
 // binDir finds the netpolcheck binaries: the configured directory, or bin/

@@ -11,11 +11,11 @@ import (
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL reads best unqualified
 	. "github.com/onsi/gomega"    //nolint:revive // as does Gomega's
 
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/netpolcheck/netpolcheck/cluster/observe"
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/matrix/recipes"
 	"github.com/netpolcheck/netpolcheck/reports"
@@ -247,15 +247,13 @@ func (r *run) checkOutcome(o Outcome, engine *matrix.Engine, rep *matrix.Report)
 
 // storedPolicies lists the policies in force in the model's namespaces.
 func (r *run) storedPolicies(ctx context.Context, model *matrix.Model) []*networkingv1.NetworkPolicy {
-	var out []*networkingv1.NetworkPolicy
-	for _, ns := range model.Namespaces {
-		list, err := r.env.Client.NetworkingV1().NetworkPolicies(ns.Name).List(ctx, metav1.ListOptions{})
-		Expect(err).NotTo(HaveOccurred(), "reading back the policies of %s", ns.Name)
-		for i := range list.Items {
-			out = append(out, &list.Items[i])
-		}
+	names := make([]string, len(model.Namespaces))
+	for i, ns := range model.Namespaces {
+		names[i] = ns.Name
 	}
-	return out
+	policies, err := observe.Policies(ctx, r.env.Client, names)
+	Expect(err).NotTo(HaveOccurred(), "reading back the policies")
+	return policies
 }
 
 // observeModel reads the scenario's namespaces and pods back from the API
@@ -267,34 +265,17 @@ func (r *run) observeModel(ctx context.Context) (*matrix.Model, map[string]strin
 	for _, p := range r.pods {
 		if !seen[p.namespace] {
 			seen[p.namespace] = true
-			ns, err := r.env.Client.CoreV1().Namespaces().Get(ctx, p.namespace, metav1.GetOptions{})
+			ns, err := observe.Namespace(ctx, r.env.Client, p.namespace)
 			Expect(err).NotTo(HaveOccurred())
-			model.Namespaces = append(model.Namespaces, matrix.Namespace{Name: ns.Name, Labels: ns.Labels})
+			model.Namespaces = append(model.Namespaces, ns)
 		}
 		pod, err := r.env.Client.CoreV1().Pods(p.namespace).Get(ctx, p.name, metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(podReady(pod)).To(BeTrue(), "pod %s/%s is not ready", p.namespace, p.name)
-		model.Pods = append(model.Pods, modelPod(pod))
+		model.Pods = append(model.Pods, observe.Pod(pod))
 		uids[matrix.PodName(pod.Namespace, pod.Name)] = string(pod.UID)
 	}
 	return model, uids
-}
-
-// modelPod is a pod as the engine models it: labels, IPs and container
-// ports as stored.
-func modelPod(pod *corev1.Pod) matrix.Pod {
-	mp := matrix.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Node: pod.Spec.NodeName}
-	for _, ip := range pod.Status.PodIPs {
-		mp.IPs = append(mp.IPs, ip.IP)
-	}
-	for _, c := range pod.Spec.Containers {
-		mc := matrix.Container{Name: c.Name}
-		for _, port := range c.Ports {
-			mc.Ports = append(mc.Ports, matrix.ContainerPort{Name: port.Name, ContainerPort: port.ContainerPort, Protocol: port.Protocol})
-		}
-		mp.Containers = append(mp.Containers, mc)
-	}
-	return mp
 }
 
 // applyLabels replaces the labels of namespaces and pods, and restores them

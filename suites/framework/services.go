@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/netpolcheck/netpolcheck/cluster/observe"
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/matrix/recipes"
 )
@@ -41,26 +42,6 @@ import (
 
 // clusterDNSLabel selects the cluster DNS server pods in kube-system.
 const clusterDNSLabel = "k8s-app=kube-dns"
-
-// clusterDomain is the cluster's DNS domain the local cluster and kind use.
-const clusterDomain = "cluster.local"
-
-// DNSArgs are the probe agent's flags for a pod of namespace with the
-// cluster DNS server at server: the search list a pod's resolv.conf has.
-func DNSArgs(server, namespace string) []string {
-	search := []string{namespace + ".svc." + clusterDomain, "svc." + clusterDomain, clusterDomain}
-	return []string{"--dns-server", server, "--dns-search", strings.Join(search, ",")}
-}
-
-// clusterDNSServer returns the ClusterIP of kube-system/kube-dns, or "" when
-// the cluster has none.
-func (e *Env) clusterDNSServer(ctx context.Context) string {
-	svc, err := e.Client.CoreV1().Services(metav1.NamespaceSystem).Get(ctx, "kube-dns", metav1.GetOptions{})
-	if err != nil {
-		return ""
-	}
-	return svc.Spec.ClusterIP
-}
 
 // createServices creates the scenario's Services in its namespaces and
 // waits until their endpoints list every ready pod they select.
@@ -291,7 +272,7 @@ func (r *run) engineWithDNS(ctx context.Context, model *matrix.Model, policies [
 		if slices.ContainsFunc(m.Pods, func(mp matrix.Pod) bool { return matrix.PodName(mp.Namespace, mp.Name) == name }) {
 			continue
 		}
-		m.Pods = append(m.Pods, modelPod(&p))
+		m.Pods = append(m.Pods, observe.Pod(&p))
 	}
 	Expect(servers).NotTo(BeEmpty(), "the cluster has no ready DNS pod (%s in kube-system)", clusterDNSLabel)
 	if !slices.ContainsFunc(m.Namespaces, func(ns matrix.Namespace) bool { return ns.Name == metav1.NamespaceSystem }) {

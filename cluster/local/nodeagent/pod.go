@@ -289,8 +289,7 @@ func (a *Agent) containerEnviron(pod *corev1.Pod) []string {
 		return env
 	}
 	d := a.cfg.ClusterDomain
-	search := []string{pod.Namespace + ".svc." + d, "svc." + d, d}
-	return append(env, prober.EnvDNSServer+"="+a.cfg.ClusterDNS, prober.EnvDNSSearch+"="+strings.Join(search, ","))
+	return append(env, prober.EnvDNSServer+"="+a.cfg.ClusterDNS, prober.EnvDNSSearch+"="+strings.Join(prober.SearchList(pod.Namespace, d), ","))
 }
 
 // reportRunning writes the pod's status: Running, its IPs, and every
