@@ -17,7 +17,9 @@ const (
 )
 
 // Grid renders one port/protocol of the table: rows are sources, columns are
-// destinations, "." allowed, "X" denied, "-" not served.
+// destinations, "." allowed, "X" denied, "-" not served. When the
+// destinations' names would make the header wider than 100 characters,
+// rows are numbered and columns carry the numbers.
 func (t *Table) Grid(pp PortProtocol) string {
 	p, ok := t.portIndex[pp]
 	if !ok {
@@ -48,15 +50,30 @@ func (t *Table) String() string {
 	return b.String()
 }
 
+// maxNamedColumns is the widest header, in characters, a grid writes with
+// the destinations' names; wider, columns are numbered like the rows.
+const maxNamedColumns = 100
+
 func (t *Table) grid(title string, cell func(from, to int) string) string {
+	width := 0
+	for _, name := range t.names {
+		width += len(name) + 1
+	}
+	numbered := width > maxNamedColumns
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 1, 1, 1, ' ', 0)
 	fmt.Fprint(w, title)
-	for _, name := range t.names {
+	for i, name := range t.names {
+		if numbered {
+			name = fmt.Sprint(i + 1)
+		}
 		fmt.Fprint(w, "\t"+name)
 	}
 	fmt.Fprintln(w)
 	for f, name := range t.names {
+		if numbered {
+			name = fmt.Sprintf("%d %s", f+1, name)
+		}
 		fmt.Fprint(w, name)
 		for d := range t.names {
 			fmt.Fprint(w, "\t"+cell(f, d))

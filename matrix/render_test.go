@@ -1,6 +1,8 @@
 package matrix_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/netpolcheck/netpolcheck/matrix"
@@ -58,5 +60,29 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestWideGridsNumberTheirColumns(t *testing.T) {
+	var names []string
+	for i := range 12 {
+		names = append(names, fmt.Sprintf("namespace-%02d-abcdef/pod", i))
+	}
+	p80 := pp(80, tcp)
+	table := matrix.NewTable(names, []matrix.PortProtocol{p80})
+	for _, from := range names {
+		for _, to := range names {
+			must(t, table.Set(from, to, p80, from == to))
+		}
+	}
+	lines := strings.Split(table.Grid(p80), "\n")
+	if !strings.HasPrefix(lines[0], "80/TCP") || !strings.HasSuffix(lines[0], "10 11 12") {
+		t.Errorf("header %q", lines[0])
+	}
+	if !strings.HasPrefix(lines[1], "1 namespace-00-abcdef/pod") || !strings.HasPrefix(lines[12], "12 namespace-11-abcdef/pod") {
+		t.Errorf("rows %q ... %q", lines[1], lines[12])
+	}
+	if len(lines[0]) > 100 {
+		t.Errorf("header still %d characters wide", len(lines[0]))
 	}
 }

@@ -90,7 +90,7 @@ type Explainer interface {
 
 // MaxExplainedCells bounds how many wrong cells a failure message lists and
 // explains one by one; the grids show every wrong cell.
-const MaxExplainedCells = 20
+const MaxExplainedCells = 10
 
 // FailureMessage renders a failed run for a human: the expected, observed and
 // diff grids of every port with wrong cells, then the first

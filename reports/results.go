@@ -83,7 +83,7 @@ func (c Case) Divergent() bool {
 
 // MaxMismatches bounds the wrong cells a step records one by one, with their
 // explanations; its Table still holds every cell.
-const MaxMismatches = 25
+const MaxMismatches = 10
 
 // Step is one probe matrix of a case.
 type Step struct {
