@@ -156,28 +156,21 @@ func (n *Network) addNode(node Node) error {
 			return err
 		}
 	}
-	port := node.Name
-	if err := n.veth(port, node.Netns, "eth0"); err != nil {
-		return err
-	}
 	u, err := netns.Handle(n.Underlay())
 	if err != nil {
 		return err
 	}
 	defer u.Close()
-	link, err := u.LinkByName(port)
+	link, err := n.veth(u, node.Name, node.Netns, "eth0")
 	if err != nil {
-		return fmt.Errorf("finding %s: %w", port, err)
+		return err
 	}
 	br, err := u.LinkByName("br0")
 	if err != nil {
 		return fmt.Errorf("finding the underlay bridge: %w", err)
 	}
 	if err := u.LinkSetMaster(link, br); err != nil {
-		return fmt.Errorf("attaching %s to the bridge: %w", port, err)
-	}
-	if err := u.LinkSetUp(link); err != nil {
-		return fmt.Errorf("bringing %s up: %w", port, err)
+		return fmt.Errorf("attaching %s to the bridge: %w", node.Name, err)
 	}
 	// The underlay routes the node's pod range to it, for external hosts.
 	if err := u.RouteAdd(&netlink.Route{Dst: ipnet(node.PodCIDR), Gw: node.IP.AsSlice()}); err != nil {
@@ -229,18 +222,25 @@ func (n *Network) AddExternal(name string, ips []netip.Addr) (External, error) {
 	if err := netns.Create(ext.Netns); err != nil {
 		return ext, err
 	}
-	port := "x" + shortHash(name)
-	if err := n.veth(port, ext.Netns, "eth0"); err != nil {
-		return ext, errors.Join(err, netns.Delete(ext.Netns))
-	}
-	if err := n.routeExternal(ext, port); err != nil {
+	if err := n.attachExternal(ext); err != nil {
 		return ext, errors.Join(err, netns.Delete(ext.Netns))
 	}
 	n.Externals = append(n.Externals, ext)
 	return ext, nil
 }
 
-func (n *Network) routeExternal(ext External, port string) error {
+// attachExternal wires an external host's namespace to the underlay and
+// routes it.
+func (n *Network) attachExternal(ext External) error {
+	u, err := netns.Handle(n.Underlay())
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	link, err := n.veth(u, "x"+shortHash(ext.Name), ext.Netns, "eth0")
+	if err != nil {
+		return err
+	}
 	h, err := netns.Handle(ext.Netns)
 	if err != nil {
 		return err
@@ -267,18 +267,6 @@ func (n *Network) routeExternal(ext External, port string) error {
 		if err := h.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Dst: ipnet(r), Gw: routerIP.AsSlice()}); err != nil {
 			return fmt.Errorf("routing %s from %s: %w", r, ext.Name, err)
 		}
-	}
-	u, err := netns.Handle(n.Underlay())
-	if err != nil {
-		return err
-	}
-	defer u.Close()
-	link, err := u.LinkByName(port)
-	if err != nil {
-		return fmt.Errorf("finding %s: %w", port, err)
-	}
-	if err := u.LinkSetUp(link); err != nil {
-		return fmt.Errorf("bringing %s up: %w", port, err)
 	}
 	for _, ip := range ext.IPs {
 		if err := u.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Dst: ipnet(netip.PrefixFrom(ip, 32)), Scope: netlink.SCOPE_LINK}); err != nil {
@@ -316,44 +304,47 @@ func routeVia(ns string, ips []netip.Addr, gw netip.Addr) error {
 	return nil
 }
 
-// veth creates a veth pair with one end (underlayName) in the underlay and
-// the other moved into peerNetns and renamed peerName.
-func (n *Network) veth(underlayName, peerNetns, peerName string) error {
-	u, err := netns.Handle(n.Underlay())
-	if err != nil {
-		return err
-	}
-	defer u.Close()
+// veth creates a veth pair with one end (underlayName) in the underlay,
+// brought up and returned, and the other moved into peerNetns and renamed
+// peerName.
+func (n *Network) veth(u *netlink.Handle, underlayName, peerNetns, peerName string) (netlink.Link, error) {
 	peerTmp := "p" + shortHash(peerNetns)
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: underlayName}, PeerName: peerTmp}
 	if err := u.LinkAdd(veth); err != nil {
-		return fmt.Errorf("adding veth %s: %w", underlayName, err)
+		return nil, fmt.Errorf("adding veth %s: %w", underlayName, err)
 	}
 	peer, err := u.LinkByName(peerTmp)
 	if err != nil {
-		return fmt.Errorf("finding veth peer %s: %w", peerTmp, err)
+		return nil, fmt.Errorf("finding veth peer %s: %w", peerTmp, err)
 	}
 	target, err := os.Open(netns.Path(peerNetns))
 	if err != nil {
-		return fmt.Errorf("opening network namespace %s: %w", peerNetns, err)
+		return nil, fmt.Errorf("opening network namespace %s: %w", peerNetns, err)
 	}
 	defer target.Close()
 	if err := u.LinkSetNsFd(peer, int(target.Fd())); err != nil {
-		return fmt.Errorf("moving %s into %s: %w", peerTmp, peerNetns, err)
+		return nil, fmt.Errorf("moving %s into %s: %w", peerTmp, peerNetns, err)
 	}
 	h, err := netns.Handle(peerNetns)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer h.Close()
 	moved, err := h.LinkByName(peerTmp)
 	if err != nil {
-		return fmt.Errorf("finding %s in %s: %w", peerTmp, peerNetns, err)
+		return nil, fmt.Errorf("finding %s in %s: %w", peerTmp, peerNetns, err)
 	}
 	if err := h.LinkSetName(moved, peerName); err != nil {
-		return fmt.Errorf("renaming %s to %s: %w", peerTmp, peerName, err)
+		return nil, fmt.Errorf("renaming %s to %s: %w", peerTmp, peerName, err)
 	}
-	return nil
+	link, err := u.LinkByName(underlayName)
+	if err != nil {
+		return nil, fmt.Errorf("finding %s: %w", underlayName, err)
+	}
+	if err := u.LinkSetUp(link); err != nil {
+		return nil, fmt.Errorf("bringing %s up: %w", underlayName, err)
+	}
+	return link, nil
 }
 
 func shortHash(s string) string {
