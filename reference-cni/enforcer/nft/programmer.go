@@ -172,37 +172,50 @@ func diffTransaction(tx *knftables.Transaction, current, desired *compiler.Rules
 			}
 		}
 	}
-	for _, c := range changes {
-		old, new := c.old, c.new
-		if old == nil {
-			continue
-		}
-		if new == nil {
-			tx.Delete(isolatedElement(c.dir, c.local))
-			removed++
-			new = empty
-		}
-		anyGone, _ := diffSorted(old.AnyPort, new.AnyPort, netip.Addr.Compare)
-		portsGone, _ := diffSorted(old.Ports, new.Ports, compiler.PortEntry.Compare)
-		rangesGone, _ := diffSorted(old.Ranges, new.Ranges, compiler.Rectangle.Compare)
-		deleteRow(tx, c.dir, c.local, anyGone, portsGone, rangesGone)
-		removed += len(anyGone) + len(portsGone) + len(rangesGone)
+	// Each row's diff is computed once: its deletions all go first, then
+	// every addition.
+	type rowDiff struct {
+		change
+		anyGone, anyFresh       []netip.Addr
+		portsGone, portsFresh   []compiler.PortEntry
+		rangesGone, rangesFresh []compiler.Rectangle
 	}
-	for _, c := range changes {
+	diffs := make([]rowDiff, len(changes))
+	for i, c := range changes {
 		old, new := c.old, c.new
-		if new == nil {
-			continue
-		}
 		if old == nil {
-			tx.Add(isolatedElement(c.dir, c.local))
-			added++
 			old = empty
 		}
-		_, anyFresh := diffSorted(old.AnyPort, new.AnyPort, netip.Addr.Compare)
-		_, portsFresh := diffSorted(old.Ports, new.Ports, compiler.PortEntry.Compare)
-		_, rangesFresh := diffSorted(old.Ranges, new.Ranges, compiler.Rectangle.Compare)
-		addRow(tx, c.dir, c.local, anyFresh, portsFresh, rangesFresh)
-		added += len(anyFresh) + len(portsFresh) + len(rangesFresh)
+		if new == nil {
+			new = empty
+		}
+		d := rowDiff{change: c}
+		d.anyGone, d.anyFresh = diffSorted(old.AnyPort, new.AnyPort, netip.Addr.Compare)
+		d.portsGone, d.portsFresh = diffSorted(old.Ports, new.Ports, compiler.PortEntry.Compare)
+		d.rangesGone, d.rangesFresh = diffSorted(old.Ranges, new.Ranges, compiler.Rectangle.Compare)
+		diffs[i] = d
+	}
+	for _, d := range diffs {
+		if d.old == nil {
+			continue
+		}
+		if d.new == nil {
+			tx.Delete(isolatedElement(d.dir, d.local))
+			removed++
+		}
+		deleteRow(tx, d.dir, d.local, d.anyGone, d.portsGone, d.rangesGone)
+		removed += len(d.anyGone) + len(d.portsGone) + len(d.rangesGone)
+	}
+	for _, d := range diffs {
+		if d.new == nil {
+			continue
+		}
+		if d.old == nil {
+			tx.Add(isolatedElement(d.dir, d.local))
+			added++
+		}
+		addRow(tx, d.dir, d.local, d.anyFresh, d.portsFresh, d.rangesFresh)
+		added += len(d.anyFresh) + len(d.portsFresh) + len(d.rangesFresh)
 	}
 	return added, removed
 }
