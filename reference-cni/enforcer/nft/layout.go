@@ -95,7 +95,7 @@ func addrFields(dir compiler.Direction, f family) (local, remote string) {
 // the per-direction chains, then the base chain that jumps to them.
 //
 //	chain pod-forward (hook forward):
-//	  ct state established,related accept
+//	  ct direction reply ct state established,related accept
 //	  ip saddr @egress-isolated-ip4 jump egress-ip4      (and ip6)
 //	  ip daddr @ingress-isolated-ip4 jump ingress-ip4    (and ip6)
 //	chain egress-ip4:
@@ -107,6 +107,12 @@ func addrFields(dir compiler.Direction, f family) (local, remote string) {
 // Egress is checked before ingress, and both apply to traffic between two
 // pods of the node. Every lookup is one set lookup, whatever the number of
 // policies.
+//
+// Only replies ride on conntrack: every packet in a connection's original
+// direction is checked against the current sets. A policy change therefore
+// applies at once to established connections too, and a new flow whose
+// 5-tuple matches a stale conntrack entry (a UDP probe whose random source
+// port was used by an allowed probe seconds earlier) is judged as new.
 func objects() (sets []*knftables.Set, chains []*knftables.Chain, rules []*knftables.Rule) {
 	base := &knftables.Chain{
 		Name:     forwardChain,
@@ -118,8 +124,8 @@ func objects() (sets []*knftables.Set, chains []*knftables.Chain, rules []*knfta
 	}
 	rules = append(rules, &knftables.Rule{
 		Chain:   forwardChain,
-		Rule:    "ct state established,related accept",
-		Comment: knftables.PtrTo("replies and established connections"),
+		Rule:    "ct direction reply ct state established,related accept",
+		Comment: knftables.PtrTo("replies of allowed connections"),
 	})
 	for _, dir := range []compiler.Direction{compiler.Egress, compiler.Ingress} {
 		for _, f := range families() {

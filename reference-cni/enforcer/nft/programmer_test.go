@@ -65,7 +65,7 @@ func TestFullSyncProgramsLayoutAndElements(t *testing.T) {
 	dump := fake.Dump()
 	for _, want := range []string{
 		"add chain inet netpolcheck pod-forward { type filter hook forward priority 0 ; policy accept ;",
-		"add rule inet netpolcheck pod-forward ct state established,related accept",
+		"add rule inet netpolcheck pod-forward ct direction reply ct state established,related accept",
 		"add rule inet netpolcheck pod-forward ip saddr @egress-isolated-ip4 jump egress-ip4",
 		"add rule inet netpolcheck pod-forward ip6 daddr @ingress-isolated-ip6 jump ingress-ip6",
 		"add rule inet netpolcheck ingress-ip4 ip daddr . ip saddr . meta l4proto . th dport @ingress-ports-ip4 return",

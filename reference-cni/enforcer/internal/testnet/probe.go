@@ -22,29 +22,54 @@ import (
 // says what happened. Connected means the destination answered with its own
 // name.
 func (topo *Topology) Probe(from, to string, pp matrix.PortProtocol, timeout time.Duration) (matrix.Outcome, error) {
-	src, dst := topo.Endpoints[from], topo.Endpoints[to]
-	if src == nil || dst == nil {
-		return matrix.Error, fmt.Errorf("unknown endpoint in %s -> %s", from, to)
-	}
-	dstIP, ok := dst.PrimaryIP()
-	if !ok {
-		return matrix.Error, fmt.Errorf("%s has no address", to)
-	}
-	if _, ok := src.IPFor(dstIP); !ok {
-		return matrix.Error, fmt.Errorf("%s -> %s: %w", from, dstIP, errNoFamily)
+	src, dstIP, err := topo.pair(from, to)
+	if err != nil {
+		return matrix.Error, err
 	}
 	var answer string
-	var err error
 	switch pp.Protocol {
 	case corev1.ProtocolTCP:
 		answer, err = probeTCP(src.NS, dstIP, pp.Port, timeout)
 	case corev1.ProtocolUDP:
-		answer, err = probeUDP(src.NS, dstIP, pp.Port, timeout)
+		answer, err = probeUDP(src.NS, dstIP, pp.Port, 0, timeout)
 	case corev1.ProtocolSCTP:
 		answer, err = probeSCTP(src.NS, dstIP, uint16(pp.Port), timeout)
 	default:
 		return matrix.Error, fmt.Errorf("protocol %s is not probed", pp.Protocol)
 	}
+	return outcome(to, answer, err)
+}
+
+// ProbeUDPFrom sends a UDP probe from a fixed local port of the source, so
+// that several probes share one 5-tuple (and one conntrack entry).
+func (topo *Topology) ProbeUDPFrom(from, to string, localPort int, port int32, timeout time.Duration) (matrix.Outcome, error) {
+	src, dstIP, err := topo.pair(from, to)
+	if err != nil {
+		return matrix.Error, err
+	}
+	answer, err := probeUDP(src.NS, dstIP, port, localPort, timeout)
+	return outcome(to, answer, err)
+}
+
+// pair returns the source endpoint and the destination's primary address,
+// which the source must have a family for.
+func (topo *Topology) pair(from, to string) (*Endpoint, netip.Addr, error) {
+	src, dst := topo.Endpoints[from], topo.Endpoints[to]
+	if src == nil || dst == nil {
+		return nil, netip.Addr{}, fmt.Errorf("unknown endpoint in %s -> %s", from, to)
+	}
+	dstIP, ok := dst.PrimaryIP()
+	if !ok {
+		return nil, netip.Addr{}, fmt.Errorf("%s has no address", to)
+	}
+	if _, ok := src.IPFor(dstIP); !ok {
+		return nil, netip.Addr{}, fmt.Errorf("%s -> %s: %w", from, dstIP, errNoFamily)
+	}
+	return src, dstIP, nil
+}
+
+// outcome classifies the answer of a probe of the endpoint named to.
+func outcome(to, answer string, err error) (matrix.Outcome, error) {
 	switch {
 	case err == nil && answer == to:
 		return matrix.Connected, nil
@@ -90,10 +115,12 @@ func probeTCP(ns *Netns, dst netip.Addr, port int32, timeout time.Duration) (str
 	return strings.TrimSpace(line), nil
 }
 
-func probeUDP(ns *Netns, dst netip.Addr, port int32, timeout time.Duration) (string, error) {
+// probeUDP sends from localPort, or from an ephemeral port when it is 0.
+func probeUDP(ns *Netns, dst netip.Addr, port int32, localPort int, timeout time.Duration) (string, error) {
 	deadline := time.Now().Add(timeout)
 	var c net.Conn
-	if err := ns.Do(func() (err error) { c, err = net.Dial("udp", hostPort(dst, port)); return err }); err != nil {
+	dialer := net.Dialer{LocalAddr: &net.UDPAddr{Port: localPort}}
+	if err := ns.Do(func() (err error) { c, err = dialer.Dial("udp", hostPort(dst, port)); return err }); err != nil {
 		return "", err
 	}
 	defer c.Close()
