@@ -2,6 +2,7 @@ package reports_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/netpolcheck/netpolcheck/reports"
@@ -149,5 +150,22 @@ func TestImplementationDefinedCaseWithOtherWrongCellsFails(t *testing.T) {
 	cmp := reports.Compare([]*reports.Run{none})
 	if cmp.Runs[0].Divergent != 0 || cmp.Runs[0].Failed != 3 {
 		t.Errorf("failed %d, divergent %d; want 3 and 0", cmp.Runs[0].Failed, cmp.Runs[0].Divergent)
+	}
+}
+
+func TestImplementationDefinedCaseWithWrongServiceCheckFails(t *testing.T) {
+	_, none := fixtureRuns(t)
+	c := none.Cases[2] // conformance/ipblock-pod-ip, divergent in the fixture
+	c.Steps = append([]reports.Step(nil), c.Steps...)
+	wrong := reports.ServiceCheck{From: "x/a", To: "y/b", Port: 80, Protocol: "TCP", Service: "y/web", By: "clusterIP",
+		ServicePort: 8080, Expected: false, Observed: "10.96.0.20:8080/TCP: connected", Rounds: 12}
+	c.Steps[0].Services = []reports.ServiceCheck{wrong}
+	if c.Divergent() {
+		t.Errorf("a case whose check through a Service disagrees still counts as a divergence")
+	}
+	none.Cases[2] = c
+	md := reports.Compare([]*reports.Run{none}).Markdown()
+	if line := wrong.String(); !strings.Contains(md, line) {
+		t.Errorf("the Markdown comparison does not show the wrong check %q", line)
 	}
 }

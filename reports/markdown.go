@@ -163,7 +163,13 @@ func detailsOf(c *Case) []detail {
 			}
 			text.WriteString(grids)
 		}
-		if text.Len() == 0 && s.Wrong == 0 && len(s.Mismatches) == 0 {
+		var wrongServices []ServiceCheck
+		for _, sc := range s.Services {
+			if !sc.Agrees {
+				wrongServices = append(wrongServices, sc)
+			}
+		}
+		if text.Len() == 0 && s.Wrong == 0 && len(s.Mismatches) == 0 && len(wrongServices) == 0 {
 			continue
 		}
 		for _, m := range s.Mismatches {
@@ -171,6 +177,9 @@ func detailsOf(c *Case) []detail {
 			if m.Explanation != "" {
 				text.WriteString(indentLines(m.Explanation, "    "))
 			}
+		}
+		for _, sc := range wrongServices {
+			text.WriteString(sc.String() + "\n")
 		}
 		out = append(out, detail{
 			Title: fmt.Sprintf("Step %s: %d of %d cells wrong after %s", inlineCode(s.Name), s.Wrong, s.Cells, plural(s.Rounds, "round")),

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/netpolcheck/netpolcheck/matrix/recipes"
 	"github.com/netpolcheck/netpolcheck/reports"
 )
 
@@ -56,6 +57,7 @@ func TestRealRuns(t *testing.T) {
 		}
 	}
 	t.Logf("none profile: %d of %d cases need enforcement and fail", wantFailed, len(none.Cases))
+	checkServiceChecks(t, ref)
 
 	comparison := reports.Compare([]*reports.Run{ref, none})
 	page, err := comparison.HTML()
@@ -117,4 +119,35 @@ func number(t *testing.T, s string) int {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return line
+}
+
+// checkServiceChecks: the reference run records every outcome the recipes
+// state through a Service, each agreeing with the engine.
+func checkServiceChecks(t *testing.T, ref *reports.Run) {
+	t.Helper()
+	want := 0
+	for _, r := range recipes.All() {
+		for _, s := range r.Steps {
+			for _, o := range s.Expect {
+				if o.Via != nil {
+					want++
+				}
+			}
+		}
+	}
+	got := 0
+	for _, c := range ref.Cases {
+		for _, s := range c.Steps {
+			for _, sc := range s.Services {
+				got++
+				if !sc.Agrees {
+					t.Errorf("reference run: %s: %s", c.ID, sc)
+				}
+			}
+		}
+	}
+	t.Logf("reference run: %d checks through Services", got)
+	if got != want {
+		t.Errorf("reference run: %d checks through Services recorded, the recipes state %d", got, want)
+	}
 }

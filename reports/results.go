@@ -71,6 +71,11 @@ func (c Case) OnlyImplementationDefinedMismatches() bool {
 		if s.Wrong > s.ImplementationDefinedWrong {
 			return false
 		}
+		for _, sc := range s.Services {
+			if !sc.Agrees {
+				return false
+			}
+		}
 	}
 	return true
 }
@@ -100,6 +105,39 @@ type Step struct {
 	// Mismatches are the first MaxMismatches wrong cells.
 	Mismatches []Mismatch `json:"mismatches,omitempty"`
 	Table      *Snapshot  `json:"table,omitempty"`
+	// Services are the step's outcomes probed through a Service, after its
+	// matrix.
+	Services []ServiceCheck `json:"services,omitempty"`
+}
+
+// ServiceCheck is a stated outcome probed through a Service: by its DNS
+// name, its ClusterIP or a node port. Policies apply after translation, so
+// To, Port and Protocol are the backend pod's and Expected is the engine's
+// verdict for that cell (by name, the lookup's too).
+type ServiceCheck struct {
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Port     int32  `json:"port"`
+	Protocol string `json:"protocol"`
+	// Service is "namespace/name", By how it was reached ("name",
+	// "clusterIP", "nodePort" or "lookup"), ServicePort the port the client
+	// connected to.
+	Service     string `json:"service"`
+	By          string `json:"by"`
+	ServicePort int32  `json:"servicePort,omitempty"`
+	Expected    bool   `json:"expected"`
+	// Observed is the last round's outcome of every probe of the check (one
+	// per node for a node port).
+	Observed string `json:"observed"`
+	Rounds   int    `json:"rounds"`
+	Agrees   bool   `json:"agrees"`
+}
+
+// String renders the check on one line.
+func (c ServiceCheck) String() string {
+	verdict := map[bool]string{true: "allowed", false: "denied"}
+	return fmt.Sprintf("%s -> %s %d/%s via %s %s: expected %s, observed %s after %d rounds",
+		c.From, c.To, c.Port, c.Protocol, c.Service, c.By, verdict[c.Expected], c.Observed, c.Rounds)
 }
 
 // Convergence holds percentiles in seconds.

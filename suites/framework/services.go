@@ -21,6 +21,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/observe"
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/matrix/recipes"
+	"github.com/netpolcheck/netpolcheck/reports"
 )
 
 // Outcomes that go through a Service (Outcome.Via) are probed the way the
@@ -95,6 +96,11 @@ type viaCheck struct {
 	probes   []matrix.Probe
 	expected bool
 	last     []matrix.Result
+	// disagreed is set once a round disagreed; from then on the check needs
+	// two agreeing rounds in a row (streak), as the matrix runner's cells do.
+	disagreed bool
+	streak    int
+	rounds    int
 }
 
 // checkViaOutcomes probes the step's outcomes that go through a Service
@@ -135,26 +141,34 @@ func (r *run) checkViaOutcomes(ctx context.Context, step *Step, model *matrix.Mo
 			for i := range c.probes {
 				c.probes[i].TimeoutMillis = timeout.Milliseconds()
 			}
+			c.rounds++
 			wg.Go(func() { c.last, errs[i] = tr.RunBatch(ctx, c.source, c.probes) })
 		}
 		wg.Wait()
 		Expect(errors.Join(errs...)).NotTo(HaveOccurred(), "probing through Services")
-		var wrong []*viaCheck
+		var again []*viaCheck
 		for _, c := range pending {
-			if c.last != nil && !c.agrees() {
-				wrong = append(wrong, c)
+			if c.last != nil && !c.settled() {
+				again = append(again, c)
 			}
 		}
-		pending = wrong
+		pending = again
 		if len(pending) == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(max(0, 250*time.Millisecond-time.Since(started)))
 	}
+	recorded := &r.rec.Steps[len(r.rec.Steps)-1]
 	for _, c := range checks {
 		GinkgoWriter.Printf("via %s %s: %s -> %s: expected %v, observed %s\n", c.outcome.Via.Service, c.outcome.Via.By,
 			c.outcome.From, c.outcome.To, c.expected, describeResults(c.probes, c.last))
+		if c.last != nil {
+			recorded.Services = append(recorded.Services, c.record(r.names))
+		}
 	}
+	// At the deadline a check whose last round agreed, without a second
+	// agreement yet, passes, as a matrix cell does.
+	pending = slices.DeleteFunc(pending, (*viaCheck).agrees)
 	if len(pending) > 0 {
 		var b strings.Builder
 		for _, c := range pending {
@@ -163,6 +177,29 @@ func (r *run) checkViaOutcomes(ctx context.Context, step *Step, model *matrix.Mo
 		}
 		Fail(fmt.Sprintf("step %q: outcomes through Services disagree with the NetworkPolicy API:\n%s", step.Name, b.String()))
 	}
+}
+
+// record is the check as results.json holds it, with the run's names.
+func (c *viaCheck) record(names Names) reports.ServiceCheck {
+	ns, name, _ := strings.Cut(c.outcome.Via.Service, "/")
+	return reports.ServiceCheck{
+		From: names.Endpoint(c.outcome.From), To: names.Endpoint(c.outcome.To),
+		Port: c.outcome.Port.Port, Protocol: string(c.outcome.Port.Protocol),
+		Service: names.Namespace(ns) + "/" + name, By: string(c.outcome.Via.By), ServicePort: c.outcome.Via.Port,
+		Expected: c.expected, Observed: describeResults(c.probes, c.last), Rounds: c.rounds, Agrees: c.agrees(),
+	}
+}
+
+// settled records the round just probed and reports whether the check
+// needs no more probing: it agreed at once, or twice in a row after
+// disagreeing, so a passing glimpse is not taken for convergence.
+func (c *viaCheck) settled() bool {
+	if !c.agrees() {
+		c.disagreed, c.streak = true, 0
+		return false
+	}
+	c.streak++
+	return !c.disagreed || c.streak >= 2
 }
 
 // agrees reports whether every probe of the check saw the expected verdict
