@@ -1,6 +1,7 @@
 package reports_test
 
 import (
+	"html"
 	"slices"
 	"strings"
 	"testing"
@@ -164,8 +165,16 @@ func TestImplementationDefinedCaseWithWrongServiceCheckFails(t *testing.T) {
 		t.Errorf("a case whose check through a Service disagrees still counts as a divergence")
 	}
 	none.Cases[2] = c
-	md := reports.Compare([]*reports.Run{none}).Markdown()
-	if line := wrong.String(); !strings.Contains(md, line) {
+	cmp := reports.Compare([]*reports.Run{none})
+	page, err := cmp.HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := wrong.String()
+	if !strings.Contains(cmp.Markdown(), line) {
 		t.Errorf("the Markdown comparison does not show the wrong check %q", line)
+	}
+	if !strings.Contains(page, html.EscapeString(line)) {
+		t.Errorf("the HTML comparison does not show the wrong check %q", line)
 	}
 }

@@ -102,6 +102,8 @@ type htmlStep struct {
 	CleanPorts []string
 	TableError string
 	Mismatches []Mismatch
+	// WrongServices are the step's checks through Services that disagree.
+	WrongServices []ServiceCheck
 }
 
 // heatMap is one port/protocol of a step's truth table: rows are sources,
@@ -132,7 +134,8 @@ func runDetails(runs []RunSummary, row *CaseRow) []htmlRun {
 		}
 		out[i].Failure = res.Case.Failure
 		for _, s := range res.Case.Steps {
-			step := htmlStep{Name: s.Name, Cells: s.Cells, Wrong: s.Wrong, Rounds: s.Rounds, Mismatches: s.Mismatches}
+			step := htmlStep{Name: s.Name, Cells: s.Cells, Wrong: s.Wrong, Rounds: s.Rounds, Mismatches: s.Mismatches,
+				WrongServices: s.WrongServices()}
 			if s.Table != nil {
 				if err := s.Table.Validate(); err != nil {
 					step.TableError = err.Error()

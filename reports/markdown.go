@@ -163,12 +163,7 @@ func detailsOf(c *Case) []detail {
 			}
 			text.WriteString(grids)
 		}
-		var wrongServices []ServiceCheck
-		for _, sc := range s.Services {
-			if !sc.Agrees {
-				wrongServices = append(wrongServices, sc)
-			}
-		}
+		wrongServices := s.WrongServices()
 		if text.Len() == 0 && s.Wrong == 0 && len(s.Mismatches) == 0 && len(wrongServices) == 0 {
 			continue
 		}

@@ -71,10 +71,8 @@ func (c Case) OnlyImplementationDefinedMismatches() bool {
 		if s.Wrong > s.ImplementationDefinedWrong {
 			return false
 		}
-		for _, sc := range s.Services {
-			if !sc.Agrees {
-				return false
-			}
+		if len(s.WrongServices()) > 0 {
+			return false
 		}
 	}
 	return true
@@ -131,6 +129,18 @@ type ServiceCheck struct {
 	Observed string `json:"observed"`
 	Rounds   int    `json:"rounds"`
 	Agrees   bool   `json:"agrees"`
+}
+
+// WrongServices returns the step's checks through Services that disagree
+// with the engine.
+func (s Step) WrongServices() []ServiceCheck {
+	var out []ServiceCheck
+	for _, sc := range s.Services {
+		if !sc.Agrees {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 // String renders the check on one line.
