@@ -28,7 +28,66 @@ const outcomeLegend = "✅ passed · ❌ failed · ⚠️ divergent (implementat
 // table of every case with one symbol per run, then the details of every
 // case that failed or diverged somewhere (diff grids and the explanation of
 // each wrong cell), each folded in a <details> block.
-func (c *Comparison) Markdown() string {
+func (c *Comparison) Markdown() string { return c.MarkdownWithin(0) }
+
+// MarkdownWithin renders the comparison as Markdown does, in at most
+// maxBytes bytes (no limit when maxBytes <= 0): the run summary and the
+// label table always; then the case table and the details of failing cases
+// while they fit, each cut short by a line that says how many rows or cases
+// were left out and where to find them (the HTML report has everything).
+func (c *Comparison) MarkdownWithin(maxBytes int) string {
+	w := budgetWriter{max: maxBytes}
+	w.write(c.markdownHead())
+	w.writeRows(fmt.Sprintf("\n## Cases (%d)\n\n", len(c.Cases))+c.tableHeader("case", "labels"), c.caseRows(), "case rows")
+	failures := c.failureDetails()
+	if len(failures) > 0 {
+		w.writeRows(fmt.Sprintf("\n## Failures and divergences (%d cases)\n", len(failures)), failures, "failing or divergent cases")
+	}
+	return w.b.String()
+}
+
+// budgetWriter writes Markdown up to a size limit. Once a section is cut
+// short, every later section is reduced to a line saying what it left out.
+type budgetWriter struct {
+	b   strings.Builder
+	max int
+	cut bool
+}
+
+func (w *budgetWriter) write(s string) { w.b.WriteString(s) }
+
+// omissionReserve is room kept for the lines that say what was left out
+// (one per section at most).
+const omissionReserve = 400
+
+func (w *budgetWriter) fits(s string) bool {
+	return w.max <= 0 || w.b.Len()+len(s)+omissionReserve <= w.max
+}
+
+// writeRows writes head and then rows in order while they fit, then a line
+// that says how many were left out.
+func (w *budgetWriter) writeRows(head string, rows []string, what string) {
+	if w.cut || !w.fits(head) {
+		w.omit(len(rows), what)
+		return
+	}
+	w.write(head)
+	for i, row := range rows {
+		if !w.fits(row) {
+			w.omit(len(rows)-i, what)
+			return
+		}
+		w.write(row)
+	}
+}
+
+func (w *budgetWriter) omit(n int, what string) {
+	w.cut = true
+	fmt.Fprintf(&w.b, "\n_%d %s left out to keep this report under %d bytes: the HTML report shows them all._\n", n, what, w.max)
+}
+
+// markdownHead renders the run summary and the label table.
+func (c *Comparison) markdownHead() string {
 	var b strings.Builder
 	b.WriteString("# NetworkPolicy comparison\n\n")
 	b.WriteString("| run | CNI | provider | passed | failed | divergent | skipped | missing | time |\n")
@@ -50,32 +109,34 @@ func (c *Comparison) Markdown() string {
 			b.WriteString("\n")
 		}
 	}
+	return b.String()
+}
 
-	fmt.Fprintf(&b, "\n## Cases (%d)\n\n", len(c.Cases))
-	b.WriteString(c.tableHeader("case", "labels"))
-	for _, row := range c.Cases {
+// caseRows renders one table row per case, with one symbol per run.
+func (c *Comparison) caseRows() []string {
+	rows := make([]string, len(c.Cases))
+	for i, row := range c.Cases {
+		var b strings.Builder
 		fmt.Fprintf(&b, "| %s %s | %s |", inlineCode(strings.ReplaceAll(row.ID, "|", `\|`)), cellText(row.Name), cellText(strings.Join(row.Labels, ", ")))
 		for _, res := range row.Results {
 			fmt.Fprintf(&b, " %s |", outcomeSymbol(res.Outcome))
 		}
 		b.WriteString("\n")
+		rows[i] = b.String()
 	}
+	return rows
+}
 
-	failing := 0
-	for i := range c.Cases {
-		if c.Cases[i].Failing() {
-			failing++
-		}
-	}
-	if failing == 0 {
-		return b.String()
-	}
-	fmt.Fprintf(&b, "\n## Failures and divergences (%d cases)\n", failing)
+// failureDetails renders a folded <details> block per case that failed or
+// diverged in some run.
+func (c *Comparison) failureDetails() []string {
+	var out []string
 	for i := range c.Cases {
 		row := &c.Cases[i]
 		if !row.Failing() {
 			continue
 		}
+		var b strings.Builder
 		fmt.Fprintf(&b, "\n<details><summary>%s %s</summary>\n\n", htmlText(row.ID), htmlText(row.Name))
 		if len(row.Labels) > 0 {
 			fmt.Fprintf(&b, "Labels: %s\n\n", htmlText(strings.Join(row.Labels, ", ")))
@@ -93,8 +154,9 @@ func (c *Comparison) Markdown() string {
 			}
 		}
 		b.WriteString("</details>\n")
+		out = append(out, b.String())
 	}
-	return b.String()
+	return out
 }
 
 // tableHeader returns the header and separator of a table whose first

@@ -2,6 +2,7 @@ package reports_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -22,6 +23,36 @@ func threeRuns(t *testing.T) *reports.Comparison {
 		State: reports.Failed, Failure: "cells never probed", Steps: []reports.Step{probeStep(t, true, "y/a")},
 	}}}
 	return reports.Compare([]*reports.Run{reference, none, partial})
+}
+
+// TestMarkdownWithin cuts the report at several limits: it never exceeds
+// one, always keeps the run summary, keeps whole rows and details blocks
+// only, and says how many it left out.
+func TestMarkdownWithin(t *testing.T) {
+	cmp := threeRuns(t)
+	full := cmp.Markdown()
+	if got := cmp.MarkdownWithin(len(full) + 400); got != full {
+		t.Errorf("a limit above the report's size changed it")
+	}
+	head := full[:strings.Index(full, "\n## Cases")]
+	for _, limit := range []int{len(head) + 450, len(head) + 700, len(full) - 300} {
+		md := cmp.MarkdownWithin(limit)
+		if len(md) > limit {
+			t.Errorf("limit %d: %d bytes", limit, len(md))
+		}
+		if !strings.HasPrefix(md, head) {
+			t.Errorf("limit %d: the run summary and label table are not all there", limit)
+		}
+		if !strings.Contains(md, fmt.Sprintf("left out to keep this report under %d bytes: the HTML report shows them all._", limit)) {
+			t.Errorf("limit %d: no line says what was left out:\n%s", limit, md)
+		}
+		if strings.Count(md, "<details>") != strings.Count(md, "</details>") {
+			t.Errorf("limit %d: a details block is cut in the middle", limit)
+		}
+	}
+	if md := cmp.MarkdownWithin(len(head) + 450); !strings.Contains(md, "_5 case rows left out") && !strings.Contains(md, "_3 failing or divergent cases left out") {
+		t.Errorf("a tight limit names neither the case rows nor the failing cases it left out:\n%s", md[len(head):])
+	}
 }
 
 func TestMarkdown(t *testing.T) {

@@ -50,8 +50,10 @@ func (n *namedFiles) Set(v string) error {
 func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("compare", stderr)
 	var markdownOut, htmlOut string
+	var markdownMax int
 	var names namedFiles
 	fs.StringVar(&markdownOut, "markdown", "", "write the Markdown report to this file (- for standard output)")
+	fs.IntVar(&markdownMax, "markdown-max-bytes", 0, "keep the Markdown report under this many bytes, leaving out case rows and failure details that do not fit\n(0: no limit; a GitHub job summary over 1 MiB is not shown at all)")
 	fs.StringVar(&htmlOut, "html", "", "write the self-contained HTML report to this file")
 	fs.Var(&names, "name", "NAME=FILE: compare FILE under the name NAME (repeatable; FILE may be left out of RESULTS)")
 	fs.Usage = func() {
@@ -61,6 +63,9 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
+	}
+	if markdownMax < 0 {
+		return usageError{fmt.Errorf("--markdown-max-bytes %d: want 0 (no limit) or more", markdownMax)}
 	}
 	inputs := compareInputs(files, names)
 	if len(inputs) == 0 {
@@ -84,7 +89,7 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	if markdownOut != "" {
-		if err := writeOutput(markdownOut, cmp.Markdown(), stdout); err != nil {
+		if err := writeOutput(markdownOut, cmp.MarkdownWithin(markdownMax), stdout); err != nil {
 			return fmt.Errorf("writing the Markdown report: %w", err)
 		}
 	}

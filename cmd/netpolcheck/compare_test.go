@@ -143,6 +143,7 @@ func TestCompareErrors(t *testing.T) {
 		{"bad --name", []string{"--name", "oops", reference}, 2, `want NAME=FILE, not "oops"`},
 		{"unknown flag", []string{"--output", "x", reference}, 2, "flag provided but not defined: -output"},
 		{"unwritable output", []string{"--html", filepath.Join(missing, "x.html"), reference, none}, 1, "writing the HTML report"},
+		{"negative limit", []string{"--markdown-max-bytes", "-1", reference}, 2, "--markdown-max-bytes -1: want 0 (no limit) or more"},
 		{"help", []string{"-h"}, 0, "usage: netpolcheck compare [--markdown OUT.md]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
