@@ -145,9 +145,8 @@ func (s Step) WrongServices() []ServiceCheck {
 
 // String renders the check on one line.
 func (c ServiceCheck) String() string {
-	verdict := map[bool]string{true: "allowed", false: "denied"}
 	return fmt.Sprintf("%s -> %s %d/%s via %s %s: expected %s, observed %s after %d rounds",
-		c.From, c.To, c.Port, c.Protocol, c.Service, c.By, verdict[c.Expected], c.Observed, c.Rounds)
+		c.From, c.To, c.Port, c.Protocol, c.Service, c.By, verdictWord(c.Expected), c.Observed, c.Rounds)
 }
 
 // Convergence holds percentiles in seconds.

@@ -91,16 +91,17 @@ func (r *run) endpointsReady(ctx context.Context, ns string, svc recipes.Service
 // viaCheck is one outcome through a Service: its probes (one per node for
 // a NodePort) and the engine's verdict.
 type viaCheck struct {
-	outcome  Outcome
+	outcome Outcome
+	// stated is the outcome in this run's names.
+	stated   recipes.Outcome
 	source   matrix.Endpoint
 	probes   []matrix.Probe
 	expected bool
 	last     []matrix.Result
-	// disagreed is set once a round disagreed; from then on the check needs
-	// two agreeing rounds in a row (streak), as the matrix runner's cells do.
-	disagreed bool
-	streak    int
-	rounds    int
+	rounds   int
+	// confirm: the check agreed after disagreeing and needs one more
+	// agreeing round, as the matrix runner's cells do.
+	confirm bool
 }
 
 // checkViaOutcomes probes the step's outcomes that go through a Service
@@ -163,7 +164,7 @@ func (r *run) checkViaOutcomes(ctx context.Context, step *Step, model *matrix.Mo
 		GinkgoWriter.Printf("via %s %s: %s -> %s: expected %v, observed %s\n", c.outcome.Via.Service, c.outcome.Via.By,
 			c.outcome.From, c.outcome.To, c.expected, describeResults(c.probes, c.last))
 		if c.last != nil {
-			recorded.Services = append(recorded.Services, c.record(r.names))
+			recorded.Services = append(recorded.Services, c.record())
 		}
 	}
 	// At the deadline a check whose last round agreed, without a second
@@ -180,12 +181,11 @@ func (r *run) checkViaOutcomes(ctx context.Context, step *Step, model *matrix.Mo
 }
 
 // record is the check as results.json holds it, with the run's names.
-func (c *viaCheck) record(names Names) reports.ServiceCheck {
-	ns, name, _ := strings.Cut(c.outcome.Via.Service, "/")
+func (c *viaCheck) record() reports.ServiceCheck {
+	o := c.stated
 	return reports.ServiceCheck{
-		From: names.Endpoint(c.outcome.From), To: names.Endpoint(c.outcome.To),
-		Port: c.outcome.Port.Port, Protocol: string(c.outcome.Port.Protocol),
-		Service: names.Namespace(ns) + "/" + name, By: string(c.outcome.Via.By), ServicePort: c.outcome.Via.Port,
+		From: o.From, To: o.To, Port: o.Port, Protocol: string(o.Protocol),
+		Service: o.Via.Service, By: string(o.Via.By), ServicePort: o.Via.Port,
 		Expected: c.expected, Observed: describeResults(c.probes, c.last), Rounds: c.rounds, Agrees: c.agrees(),
 	}
 }
@@ -194,12 +194,16 @@ func (c *viaCheck) record(names Names) reports.ServiceCheck {
 // needs no more probing: it agreed at once, or twice in a row after
 // disagreeing, so a passing glimpse is not taken for convergence.
 func (c *viaCheck) settled() bool {
-	if !c.agrees() {
-		c.disagreed, c.streak = true, 0
+	switch {
+	case !c.agrees():
+		c.confirm = false
+		return false
+	case c.rounds == 1 || c.confirm:
+		return true
+	default:
+		c.confirm = true
 		return false
 	}
-	c.streak++
-	return !c.disagreed || c.streak >= 2
 }
 
 // agrees reports whether every probe of the check saw the expected verdict
@@ -236,7 +240,7 @@ func (r *run) viaCheck(ctx context.Context, o Outcome, engine *matrix.Engine, dn
 		x, _ := engine.Explain(from, to, o.Port)
 		Fail(fmt.Sprintf("the engine contradicts the stated outcome %s -> %s %s via %s %s allowed=%v (%s):\n%s", o.From, o.To, o.Port, o.Via.Service, o.Via.By, o.Allowed, o.Doc, x))
 	}
-	c := &viaCheck{outcome: o, source: source, expected: expected}
+	c := &viaCheck{outcome: o, stated: stated, source: source, expected: expected}
 	svc, err := r.env.Client.CoreV1().Services(r.names.Namespace(ns)).Get(ctx, name, metav1.GetOptions{})
 	Expect(err).NotTo(HaveOccurred(), "reading Service %s", service)
 	probe := matrix.Probe{Host: recipes.DNSName(service, source.Namespace), Port: o.Via.Port, Protocol: o.Port.Protocol, Expect: to}
