@@ -138,7 +138,9 @@ func fullTransaction(tx *knftables.Transaction, desired *compiler.Ruleset) int {
 		dir := compiler.Direction(d)
 		for local, row := range rows {
 			tx.Add(isolatedElement(dir, local))
-			addRow(tx, dir, local, row.AnyPort, row.Ports, row.Ranges)
+			for _, e := range rowElements(dir, local, row.AnyPort, row.Ports, row.Ranges) {
+				tx.Add(e)
+			}
 			added += 1 + row.Len()
 		}
 	}
@@ -203,8 +205,11 @@ func diffTransaction(tx *knftables.Transaction, current, desired *compiler.Rules
 			tx.Delete(isolatedElement(d.dir, d.local))
 			removed++
 		}
-		deleteRow(tx, d.dir, d.local, d.anyGone, d.portsGone, d.rangesGone)
-		removed += len(d.anyGone) + len(d.portsGone) + len(d.rangesGone)
+		gone := rowElements(d.dir, d.local, d.anyGone, d.portsGone, d.rangesGone)
+		for _, e := range gone {
+			tx.Delete(e)
+		}
+		removed += len(gone)
 	}
 	for _, d := range diffs {
 		if d.new == nil {
@@ -214,34 +219,29 @@ func diffTransaction(tx *knftables.Transaction, current, desired *compiler.Rules
 			tx.Add(isolatedElement(d.dir, d.local))
 			added++
 		}
-		addRow(tx, d.dir, d.local, d.anyFresh, d.portsFresh, d.rangesFresh)
-		added += len(d.anyFresh) + len(d.portsFresh) + len(d.rangesFresh)
+		fresh := rowElements(d.dir, d.local, d.anyFresh, d.portsFresh, d.rangesFresh)
+		for _, e := range fresh {
+			tx.Add(e)
+		}
+		added += len(fresh)
 	}
 	return added, removed
 }
 
-func addRow(tx *knftables.Transaction, dir compiler.Direction, local netip.Addr, anyPort []netip.Addr, ports []compiler.PortEntry, ranges []compiler.Rectangle) {
+// rowElements returns the set elements of a local address's entries in a
+// direction (not its isolated element), for a transaction to add or delete.
+func rowElements(dir compiler.Direction, local netip.Addr, anyPort []netip.Addr, ports []compiler.PortEntry, ranges []compiler.Rectangle) []*knftables.Element {
+	out := make([]*knftables.Element, 0, len(anyPort)+len(ports)+len(ranges))
 	for _, remote := range anyPort {
-		tx.Add(anyPortElement(dir, local, remote))
+		out = append(out, anyPortElement(dir, local, remote))
 	}
 	for _, p := range ports {
-		tx.Add(portElement(dir, local, p))
+		out = append(out, portElement(dir, local, p))
 	}
 	for _, r := range ranges {
-		tx.Add(rangeElement(dir, local, r))
+		out = append(out, rangeElement(dir, local, r))
 	}
-}
-
-func deleteRow(tx *knftables.Transaction, dir compiler.Direction, local netip.Addr, anyPort []netip.Addr, ports []compiler.PortEntry, ranges []compiler.Rectangle) {
-	for _, remote := range anyPort {
-		tx.Delete(anyPortElement(dir, local, remote))
-	}
-	for _, p := range ports {
-		tx.Delete(portElement(dir, local, p))
-	}
-	for _, r := range ranges {
-		tx.Delete(rangeElement(dir, local, r))
-	}
+	return out
 }
 
 // diffSorted compares two sorted lists: gone are in old only, fresh in new
