@@ -6,7 +6,7 @@ import (
 )
 
 // Outcomes of a case in a comparison, besides the case states Passed,
-// Failed and Skipped.
+// Failed, Incomplete and Skipped.
 const (
 	// Divergent: an ImplementationDefined case failed; the CNI differs where
 	// the API leaves the behaviour open.
@@ -33,9 +33,12 @@ type RunSummary struct {
 	Passed            int
 	Failed            int
 	Divergent         int
+	Incomplete        int
 	Skipped           int
 	// Missing counts the cases of other runs that this run lacks.
 	Missing int
+	// NotProbed counts the cells not probed over the run's cases.
+	NotProbed int
 	// DurationSeconds is the run's duration, or the sum of its cases'
 	// durations when the run does not record one.
 	DurationSeconds float64
@@ -50,9 +53,11 @@ type LabelSummary struct {
 
 // LabelCount counts the cases of one label in one run.
 type LabelCount struct {
-	Passed    int
-	Divergent int
-	// Total counts the cases that ran: passed, failed or divergent.
+	Passed     int
+	Divergent  int
+	Incomplete int
+	// Total counts the cases that ran: passed, failed, divergent or
+	// incomplete.
 	Total int
 }
 
@@ -72,10 +77,18 @@ type CaseRow struct {
 
 // CaseResult is a case's outcome in one run.
 type CaseResult struct {
-	// Outcome is Passed, Failed, Divergent, Skipped or Missing.
+	// Outcome is Passed, Failed, Divergent, Incomplete, Skipped or Missing.
 	Outcome string
 	// Case is the run's case; nil when Missing.
 	Case *Case
+}
+
+// NotProbed counts the case's cells not probed in this run.
+func (r CaseResult) NotProbed() int {
+	if r.Case == nil {
+		return 0
+	}
+	return r.Case.NotProbed()
 }
 
 // Failing reports whether the case failed or diverged in any run.
@@ -134,7 +147,7 @@ func outcome(c *Case, implementationDefined bool) string {
 	switch {
 	case c == nil:
 		return Missing
-	case c.State == Passed || c.State == Skipped:
+	case c.State == Passed || c.State == Skipped || c.State == Incomplete:
 		return c.State
 	case implementationDefined && c.OnlyImplementationDefinedMismatches():
 		return Divergent
@@ -154,6 +167,7 @@ func summarizeRuns(runs []*Run, rows []CaseRow) []RunSummary {
 			}
 		}
 		for _, row := range rows {
+			s.NotProbed += row.Results[i].NotProbed()
 			switch row.Results[i].Outcome {
 			case Passed:
 				s.Passed++
@@ -161,6 +175,8 @@ func summarizeRuns(runs []*Run, rows []CaseRow) []RunSummary {
 				s.Failed++
 			case Divergent:
 				s.Divergent++
+			case Incomplete:
+				s.Incomplete++
 			case Skipped:
 				s.Skipped++
 			case Missing:
@@ -188,6 +204,9 @@ func summarizeLabels(runs int, rows []CaseRow) []LabelSummary {
 					count.Total++
 				case Divergent:
 					count.Divergent++
+					count.Total++
+				case Incomplete:
+					count.Incomplete++
 					count.Total++
 				case Failed:
 					count.Total++

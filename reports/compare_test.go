@@ -79,6 +79,8 @@ func TestCompare(t *testing.T) {
 }
 
 func TestCompareEdgeCases(t *testing.T) {
+	// idWrong is a step whose every wrong cell is implementation-defined.
+	idWrong := []reports.Step{{Name: "apply", Cells: 10, Wrong: 1, ImplementationDefinedWrong: 1}}
 	for _, tc := range []struct {
 		name string
 		runs []*reports.Run
@@ -102,10 +104,10 @@ func TestCompareEdgeCases(t *testing.T) {
 			runs: []*reports.Run{
 				{Name: "a", Cases: []reports.Case{
 					{ID: "TestX", Suite: "pkg/a", State: reports.Failed},
-					{ID: "TestX", Suite: "pkg/b", State: reports.Failed, Labels: []string{reports.LabelImplementationDefined}},
+					{ID: "TestX", Suite: "pkg/b", State: reports.Failed, Labels: []string{reports.LabelImplementationDefined}, Steps: idWrong},
 				}},
 				{Name: "b", Cases: []reports.Case{
-					{ID: "TestX", Suite: "pkg/b", State: reports.Failed},
+					{ID: "TestX", Suite: "pkg/b", State: reports.Failed, Steps: idWrong},
 				}},
 			},
 			want: map[string][]string{

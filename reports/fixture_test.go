@@ -93,7 +93,7 @@ func probeStep(t *testing.T, enforcing bool, skip string) reports.Step {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reports.StepOf("apply", rep, e)
+	return reports.StepOf("apply", rep, e, reports.Coverage{})
 }
 
 // implementationDefined returns a copy of step whose wrong cells all depend

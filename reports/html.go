@@ -32,7 +32,7 @@ func (c *Comparison) HTML() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("parsing the HTML template: %w", err)
 	}
-	page := htmlPage{Comparison: c, Legend: heatMapLegend(), Anchors: map[string]string{}}
+	page := htmlPage{Comparison: c, OutcomeLegend: outcomeLegend, Legend: heatMapLegend(), Anchors: map[string]string{}}
 	for i := range c.Cases {
 		row := &c.Cases[i]
 		if !row.Failing() {
@@ -52,8 +52,9 @@ func (c *Comparison) HTML() (string, error) {
 // htmlPage is what the template renders.
 type htmlPage struct {
 	*Comparison
-	Legend  []legendEntry
-	Failing []htmlCase
+	OutcomeLegend string
+	Legend        []legendEntry
+	Failing       []htmlCase
 	// Anchors maps a failing case's suite and ID to its section's id.
 	Anchors map[string]string
 }

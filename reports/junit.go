@@ -90,7 +90,8 @@ func ReadJUnit(path, name string) (*Run, error) {
 // (recipes, conformance, generated) is the case ID, the text after it the
 // case name. Other cases keep their whole remaining name as ID, with the
 // classname as suite. Ginkgo's suite setup nodes ([BeforeSuite], ...) are
-// kept only when they failed.
+// kept only when they failed. A case that passed but whose attached steps
+// probed none of its subject cells is Incomplete.
 func ParseJUnit(r io.Reader, name string) (*Run, error) {
 	dec := xml.NewDecoder(r)
 	root, err := rootElement(dec)
@@ -228,6 +229,9 @@ func caseOf(jc junitCase, suiteName string) (c Case, keep bool, err error) {
 				c.Labels = append(c.Labels, l)
 			}
 		}
+	}
+	if c.State == Passed && c.SubjectNotProbed() {
+		c.State = Incomplete
 	}
 	return c, true, nil
 }

@@ -15,6 +15,8 @@ func outcomeSymbol(outcome string) string {
 		return "❌"
 	case Divergent:
 		return "⚠️"
+	case Incomplete:
+		return "❔"
 	case Skipped:
 		return "⏭️"
 	default:
@@ -22,7 +24,9 @@ func outcomeSymbol(outcome string) string {
 	}
 }
 
-const outcomeLegend = "✅ passed · ❌ failed · ⚠️ divergent (implementation-defined behaviour differs; not a failure) · ⏭️ skipped · — missing"
+const outcomeLegend = "✅ passed · ❌ failed · ⚠️ divergent (implementation-defined behaviour differs; not a failure) · " +
+	"❔ incomplete (none of the case's subject cells could be probed: not a pass) · ⏭️ skipped · — missing; " +
+	"\"n not probed\" counts a case's cells that were not probed (they involve an endpoint the provider cannot reach)"
 
 // Markdown renders the comparison: a summary per run, a table per label, a
 // table of every case with one symbol per run, then the details of every
@@ -90,16 +94,16 @@ func (w *budgetWriter) omit(n int, what string) {
 func (c *Comparison) markdownHead() string {
 	var b strings.Builder
 	b.WriteString("# NetworkPolicy comparison\n\n")
-	b.WriteString("| run | CNI | provider | passed | failed | divergent | skipped | missing | time |\n")
-	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| run | CNI | provider | passed | failed | divergent | incomplete | skipped | missing | cells not probed | time |\n")
+	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range c.Runs {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %d | %d | %s |\n", cellText(r.Name), cellText(r.CNI), cellText(r.Provider),
-			r.Passed, r.Failed, r.Divergent, r.Skipped, r.Missing, formatSeconds(r.DurationSeconds))
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %s |\n", cellText(r.Name), cellText(r.CNI), cellText(r.Provider),
+			r.Passed, r.Failed, r.Divergent, r.Incomplete, r.Skipped, r.Missing, r.NotProbed, formatSeconds(r.DurationSeconds))
 	}
 	b.WriteString("\n" + outcomeLegend + "\n")
 
 	if len(c.Labels) > 0 {
-		b.WriteString("\n## By label\n\nPassed of the cases that ran; ⚠️ counts divergences.\n\n")
+		b.WriteString("\n## By label\n\nPassed of the cases that ran; ⚠️ counts divergences, ❔ incomplete cases.\n\n")
 		b.WriteString(c.tableHeader("label"))
 		for _, l := range c.Labels {
 			fmt.Fprintf(&b, "| %s |", cellText(l.Label))
@@ -119,7 +123,7 @@ func (c *Comparison) caseRows() []string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "| %s %s | %s |", inlineCode(strings.ReplaceAll(row.ID, "|", `\|`)), cellText(row.Name), cellText(strings.Join(row.Labels, ", ")))
 		for _, res := range row.Results {
-			fmt.Fprintf(&b, " %s |", outcomeSymbol(res.Outcome))
+			fmt.Fprintf(&b, " %s%s |", outcomeSymbol(res.Outcome), notProbedNote(res.NotProbed()))
 		}
 		b.WriteString("\n")
 		rows[i] = b.String()
@@ -176,11 +180,24 @@ func (c *Comparison) tableHeader(first ...string) string {
 	return head.String() + "\n" + sep.String() + "\n"
 }
 
-// String renders the count as "passed/total", with divergences.
+// notProbedNote renders a case's count of cells not probed after its
+// outcome symbol, or nothing when every cell was probed.
+func notProbedNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" %d not probed", n)
+}
+
+// String renders the count as "passed/total", with divergences and
+// incomplete cases.
 func (n LabelCount) String() string {
 	s := fmt.Sprintf("%d/%d", n.Passed, n.Total)
 	if n.Divergent > 0 {
 		s += fmt.Sprintf(" (⚠️ %d)", n.Divergent)
+	}
+	if n.Incomplete > 0 {
+		s += fmt.Sprintf(" (❔ %d)", n.Incomplete)
 	}
 	return s
 }

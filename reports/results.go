@@ -23,6 +23,10 @@ const (
 	Passed  = "passed"
 	Failed  = "failed"
 	Skipped = "skipped"
+	// Incomplete: the case agreed wherever it was probed, but none of its
+	// subject cells (see Step.Subject) could be probed, so it tested nothing
+	// of what it is about; it is neither passed nor failed.
+	Incomplete = "incomplete"
 )
 
 // LabelImplementationDefined marks cases whose verdict depends on behaviour
@@ -62,11 +66,14 @@ func (c Case) ImplementationDefined() bool {
 	return slices.Contains(c.Labels, LabelImplementationDefined)
 }
 
-// OnlyImplementationDefinedMismatches reports whether every wrong cell of
-// the case has a verdict that depends on implementation-defined behaviour,
-// so that its failure is a divergence, not a failure. A case without
-// recorded steps (read from another tool's JUnit) counts as such.
+// OnlyImplementationDefinedMismatches reports whether the case has wrong
+// cells and every one has a verdict that depends on implementation-defined
+// behaviour, with every check through a Service agreeing, so that its
+// failure is a divergence, not a failure. A case that failed without wrong
+// cells (pods never ready, a transport error, a document contradicting the
+// engine, or no recorded steps at all) failed for another reason.
 func (c Case) OnlyImplementationDefinedMismatches() bool {
+	wrong := 0
 	for _, s := range c.Steps {
 		if s.Wrong > s.ImplementationDefinedWrong {
 			return false
@@ -74,8 +81,31 @@ func (c Case) OnlyImplementationDefinedMismatches() bool {
 		if len(s.WrongServices()) > 0 {
 			return false
 		}
+		wrong += s.Wrong
 	}
-	return true
+	return wrong > 0
+}
+
+// NotProbed counts the cells of the case's expected tables that were not
+// probed, over every step.
+func (c Case) NotProbed() int {
+	n := 0
+	for _, s := range c.Steps {
+		n += s.NotProbed
+	}
+	return n
+}
+
+// SubjectNotProbed reports whether the case has subject cells and none of
+// them was probed, in any step: a case that otherwise passed is then
+// Incomplete.
+func (c Case) SubjectNotProbed() bool {
+	subject, notProbed := 0, 0
+	for _, s := range c.Steps {
+		subject += s.Subject
+		notProbed += s.SubjectNotProbed
+	}
+	return subject > 0 && notProbed == subject
 }
 
 // Divergent reports whether a failed case failed only where the API leaves
@@ -90,10 +120,19 @@ const MaxMismatches = 10
 
 // Step is one probe matrix of a case.
 type Step struct {
-	Name   string `json:"name"`
-	Cells  int    `json:"cells"`
-	Wrong  int    `json:"wrong"`
-	Rounds int    `json:"rounds"`
+	Name string `json:"name"`
+	// Cells counts the probed cells, Wrong those that disagreed.
+	Cells  int `json:"cells"`
+	Wrong  int `json:"wrong"`
+	Rounds int `json:"rounds"`
+	// NotProbed counts the cells of the expected table that were not probed:
+	// they involve an endpoint the provider cannot reach (an external host on
+	// kind or an existing cluster). Table shows them as '?'.
+	NotProbed int `json:"notProbed,omitempty"`
+	// Subject counts the step's subject cells (see SubjectOf), and
+	// SubjectNotProbed those of them that were not probed.
+	Subject          int `json:"subject,omitempty"`
+	SubjectNotProbed int `json:"subjectNotProbed,omitempty"`
 	// ImplementationDefinedWrong counts the wrong cells whose expected
 	// verdict depends on implementation-defined behaviour.
 	ImplementationDefinedWrong int `json:"implementationDefinedWrong,omitempty"`
@@ -189,10 +228,41 @@ func (s *Snapshot) Cell(port, from, to int) (expected, observed byte) {
 	return s.Expected[port][i], s.Observed[port][i]
 }
 
-// StepOf summarises a runner report into a Step, explaining every wrong cell.
-func StepOf(name string, rep *matrix.Report, explain matrix.Explainer) Step {
+// Coverage is what a step was to probe, when the runner probed only part of
+// it: Expected is the step's whole expected table (the runner's holds the
+// probed cells only) and Subject holds the step's subject cells (see
+// SubjectOf). Either may be nil: every cell was probed, no subject is known.
+type Coverage struct {
+	Expected *matrix.Table
+	Subject  *matrix.Table
+}
+
+// StepOf summarises a runner report into a Step, explaining every wrong cell
+// and counting the cells of cov.Expected that the runner did not probe.
+func StepOf(name string, rep *matrix.Report, explain matrix.Explainer, cov Coverage) Step {
 	failures := rep.Failures()
-	step := Step{Name: name, Cells: len(rep.Cells), Wrong: len(failures), Rounds: rep.Rounds, Table: SnapshotOf(rep.Expected, rep.Observed)}
+	expected := cov.Expected
+	if expected == nil {
+		expected = rep.Expected
+	}
+	step := Step{Name: name, Cells: len(rep.Cells), Wrong: len(failures), Rounds: rep.Rounds, Table: SnapshotOf(expected, rep.Observed)}
+	expected.Each(func(c matrix.Cell) bool {
+		_, probed := rep.Expected.Get(c.From, c.To, c.PortProtocol())
+		subject := false
+		if cov.Subject != nil {
+			_, subject = cov.Subject.Get(c.From, c.To, c.PortProtocol())
+		}
+		if subject {
+			step.Subject++
+		}
+		if !probed {
+			step.NotProbed++
+			if subject {
+				step.SubjectNotProbed++
+			}
+		}
+		return true
+	})
 	var times []float64
 	for _, c := range rep.Cells {
 		if c.Converged || c.Allowed == c.Expected {

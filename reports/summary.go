@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// Summary renders one run for a CI log or job summary: the totals, pass
-// counts per suite and per label, how long cells took to agree with the
-// expectation, and the failing cases.
+// Summary renders one run for a CI log or job summary: the totals (with the
+// cells not probed), pass counts per suite and per label, how long cells
+// took to agree with the expectation, the failing cases and the incomplete
+// ones.
 func Summary(r *Run) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# netpolcheck: %s", cellText(r.Name))
@@ -19,12 +20,14 @@ func Summary(r *Run) string {
 	}
 	b.WriteString("\n\n")
 	total := tally(r.Cases)
-	fmt.Fprintf(&b, "%d cases: %d passed, %d failed, %d divergent, %d skipped", total.cases, total.passed, total.failed, total.divergent, total.skipped)
+	fmt.Fprintf(&b, "%d cases: %d passed, %d failed, %d divergent, %d incomplete, %d skipped", total.cases, total.passed, total.failed,
+		total.divergent, total.incomplete, total.skipped)
 	if r.DurationSeconds > 0 {
 		fmt.Fprintf(&b, " in %s", formatSeconds(r.DurationSeconds))
 	}
-	b.WriteString(".\nDivergent: a case failed only on cells whose verdict the API leaves to the implementation " +
-		"(such as ipBlock matching pod IPs): this CNI made the other choice.\n")
+	fmt.Fprintf(&b, "; %d cells not probed.\n", total.notProbed)
+	b.WriteString("Divergent: a case failed only on cells whose verdict the API leaves to the implementation " +
+		"(such as ipBlock matching pod IPs): this CNI made the other choice.\n" + incompleteNote + "\n")
 
 	bySuite := map[string][]Case{}
 	byLabel := map[string][]Case{}
@@ -34,21 +37,22 @@ func Summary(r *Run) string {
 			byLabel[l] = append(byLabel[l], c)
 		}
 	}
-	b.WriteString("\n## By suite\n\n| suite | passed | failed | divergent | skipped | steps | time to converge p50 | p99 | max |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("\n## By suite\n\n| suite | passed | failed | divergent | incomplete | skipped | cells not probed | steps | time to converge p50 | p99 | max |\n" +
+		"|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, suite := range sortedKeys(bySuite) {
 		t := tally(bySuite[suite])
 		conv, steps := convergenceOf(bySuite[suite])
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s | %s | %s |\n", cellText(suite), t.passed, t.failed, t.divergent, t.skipped, steps,
-			millis(conv.P50), millis(conv.P99), millis(conv.Max))
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %s | %s | %s |\n", cellText(suite), t.passed, t.failed, t.divergent,
+			t.incomplete, t.skipped, t.notProbed, steps, millis(conv.P50), millis(conv.P99), millis(conv.Max))
 	}
 	b.WriteString("\nTime to converge: from the start of a step's probing to the start of the probing round in which a cell " +
 		"first agreed with the expectation (0 when the first round agreed): p50 over the steps' medians, p99 over their " +
 		"99th percentiles, and the maximum.\n")
 
-	b.WriteString("\n## By label\n\n| label | passed | of |\n|---|--:|--:|\n")
+	b.WriteString("\n## By label\n\n| label | passed | incomplete | of |\n|---|--:|--:|--:|\n")
 	for _, label := range sortedKeys(byLabel) {
 		t := tally(byLabel[label])
-		fmt.Fprintf(&b, "| %s | %d | %d |\n", cellText(label), t.passed, t.cases-t.skipped)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", cellText(label), t.passed, t.incomplete, t.cases-t.skipped)
 	}
 
 	var failed []Case
@@ -67,20 +71,39 @@ func Summary(r *Run) string {
 			fmt.Fprintf(&b, "- `%s` %s (%s): %s\n", c.ID, cellText(c.Name), kind, cellText(firstLine(c.Failure)))
 		}
 	}
+	var incomplete []Case
+	for _, c := range r.Cases {
+		if c.State == Incomplete {
+			incomplete = append(incomplete, c)
+		}
+	}
+	if len(incomplete) > 0 {
+		fmt.Fprintf(&b, "\n## Incomplete cases (%d)\n\n", len(incomplete))
+		for _, c := range incomplete {
+			fmt.Fprintf(&b, "- `%s` %s: %d cells not probed\n", c.ID, cellText(c.Name), c.NotProbed())
+		}
+	}
 	return b.String()
 }
 
-type counts struct{ cases, passed, failed, divergent, skipped int }
+// incompleteNote says what an incomplete case is, wherever cases are counted.
+const incompleteNote = "Incomplete: a case agreed wherever it was probed, but none of its subject cells (those that show " +
+	"what its policies do) could be probed, such as the external hosts of an ipBlock case on kind: it tested nothing of its subject."
+
+type counts struct{ cases, passed, failed, divergent, incomplete, skipped, notProbed int }
 
 func tally(cases []Case) counts {
 	var t counts
 	for _, c := range cases {
 		t.cases++
+		t.notProbed += c.NotProbed()
 		switch {
 		case c.State == Passed:
 			t.passed++
 		case c.State == Skipped:
 			t.skipped++
+		case c.State == Incomplete:
+			t.incomplete++
 		case c.Divergent():
 			t.divergent++
 		default:

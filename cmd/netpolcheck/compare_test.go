@@ -76,8 +76,8 @@ func TestCompareMarkdownToStdout(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{
-		"| reference | reference | local | 3 | 0 | 0 | 0 | 0 | 42s |",
-		"| none | none | local | 1 | 1 | 1 | 0 | 0 | 50s |",
+		"| reference | reference | local | 3 | 0 | 0 | 0 | 0 | 0 | 0 | 42s |",
+		"| none | none | local | 1 | 1 | 1 | 0 | 0 | 0 | 0 | 50s |",
 		"| `conformance/ipblock-pod-ip` ipBlock matches pod IPs | IPBlock, ImplementationDefined | ✅ | ⚠️ |",
 		"| `recipes/seed004/5.7` deny all ingress | Recipe, Ingress | ✅ | ❌ |",
 		"diff 80/TCP x/a y/a\nx/a         .   .\ny/a         X   .\n",
@@ -108,7 +108,7 @@ func TestCompareWritesFiles(t *testing.T) {
 	for _, want := range []string{
 		"| case | labels | ref | none | cilium |",
 		"| ref | reference | local | 3 |",
-		"| cilium |  |  | 1 | 1 | 0 | 0 | 1 | 20s |",
+		"| cilium |  |  | 1 | 1 | 0 | 0 | 0 | 1 | 0 | 20s |",
 		"| `recipes/seed004/5.7` deny all ingress | Recipe, Ingress | ✅ | ❌ | ❌ |",
 		"**cilium**: ❌ failed\n\n```text\n1 of 4 cells wrong\n```",
 	} {

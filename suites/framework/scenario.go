@@ -214,7 +214,7 @@ func (r *run) step(ctx context.Context, step *Step) {
 		Convergence: r.env.Convergence, ICMP: true}
 	rep, err := runner.Run(ctx, expected, engine.Endpoints())
 	Expect(err).NotTo(HaveOccurred(), "probing")
-	r.rec.Steps = append(r.rec.Steps, reports.StepOf(step.Name, rep, engine))
+	r.rec.Steps = append(r.rec.Steps, reports.StepOf(step.Name, rep, engine, reports.Coverage{}))
 	GinkgoWriter.Printf("step %q: %d cells, %d rounds, probing %s, step %s\n", step.Name, len(rep.Cells), rep.Rounds,
 		rep.Duration.Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
 	if msg := rep.FailureMessage(engine); msg != "" {
