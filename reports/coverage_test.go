@@ -340,7 +340,7 @@ func TestIncompleteAndNotProbedInReports(t *testing.T) {
 	checkWellFormed(t, page)
 	for _, want := range []string{
 		`<td class="outcome o-incomplete" title="incomplete">❔ <span class="not-probed-count">10 not probed</span>`,
-		`<td class="num incomplete">1</td><td class="num not-probed">20</td>`,
+		`<td class="num incomplete">1</td><td class="num cells-not-probed">20</td>`,
 		"❔ incomplete",
 	} {
 		if !strings.Contains(page, want) {
