@@ -1,8 +1,9 @@
 # netpolcheck: the two commands of the README are `make run` (the main job)
 # and `make test` (every test, as root: integration tests use network
 # namespaces, nftables and a real control plane; then the main job, once
-# with the reference enforcer and once with its none profile, and a check
-# of both runs and of their comparison report).
+# with the reference enforcer and once with its none profile, the IPBlock
+# conformance cases without external hosts (as on kind), and a check of the
+# runs and of their comparison reports).
 
 GO       ?= go
 BIN      ?= bin
@@ -21,6 +22,9 @@ GINKGO_FLAGS ?=
 CONVERGENCE ?=
 # The none run cannot converge: retrying its wrong cells only costs time.
 NONE_CONVERGENCE ?= 3s
+# EXTERNAL_HOSTS=none runs without the local cluster's external hosts, as on
+# kind: their cells are reported as not probed.
+EXTERNAL_HOSTS ?=
 TEST_OUT ?= reports/out/test
 
 # suites runs $(SUITES) with Ginkgo in parallel, environment $(1), reports in
@@ -50,6 +54,7 @@ test: vet build
 	$(GO) test -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v '/suites/')
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/reference
 	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/none PROFILE=none CONVERGENCE=$(NONE_CONVERGENCE)
+	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/no-externals EXTERNAL_HOSTS=none SUITES=./suites/conformance GINKGO_FLAGS=--label-filter=IPBlock
 	NETPOLCHECK_RUNS=$(abspath $(TEST_OUT)) $(GO) test -count=1 -run '^TestRealRuns$$' -v ./reports/
 
 bench:
@@ -67,7 +72,7 @@ run: build
 	@rm -f $(OUT)/junit.xml $(OUT)/results.json $(OUT)/summary.md
 	@trap '$(BIN)/netpolcheck local down >/dev/null' EXIT INT TERM; \
 	$(BIN)/netpolcheck local up --nodes 2 --enforcer-profile $(PROFILE) >/dev/null || exit 1; \
-	$(call suites,NETPOLCHECK_PROVIDER=local NETPOLCHECK_CNI=$(RUN_NAME) NETPOLCHECK_CONVERGENCE=$(CONVERGENCE),$(OUT),$(RUN_NAME),local,45m)
+	$(call suites,NETPOLCHECK_PROVIDER=local NETPOLCHECK_CNI=$(RUN_NAME) NETPOLCHECK_CONVERGENCE=$(CONVERGENCE) NETPOLCHECK_EXTERNAL_HOSTS=$(EXTERNAL_HOSTS),$(OUT),$(RUN_NAME),local,45m)
 
 clean:
 	rm -rf $(BIN) $(OUT)

@@ -1,8 +1,10 @@
 package reports_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,13 +15,15 @@ import (
 	"github.com/netpolcheck/netpolcheck/reports"
 )
 
-// TestRealRuns checks two real runs of the suites against the local cluster,
+// TestRealRuns checks the real runs of the suites against the local cluster
 // made by `make test`: one with the reference enforcer, one with its none
-// profile (which enforces nothing, as Flannel). The reference run must pass
-// every case; the none run must fail exactly the cases whose expected tables
-// deny something, and no other. It then renders the comparison of the two
-// runs, writes it next to them, and opens the HTML to check it shows those
-// counts.
+// profile (which enforces nothing, as Flannel), and the IPBlock conformance
+// cases without external hosts. The reference run must pass every case; the
+// none run must fail exactly the cases whose expected tables deny something,
+// and no other; both probe every cell. It then renders the comparison of the
+// two runs, writes it next to them, and opens the HTML to check it shows
+// those counts. The run without external hosts is checked by
+// checkRunWithoutExternalHosts.
 func TestRealRuns(t *testing.T) {
 	dir := os.Getenv("NETPOLCHECK_RUNS")
 	if dir == "" {
@@ -39,6 +43,13 @@ func TestRealRuns(t *testing.T) {
 	for _, c := range ref.Cases {
 		if c.State != reports.Passed {
 			t.Errorf("reference run: %s %s: %s", c.ID, c.State, firstLine(c.Failure))
+		}
+	}
+	for _, run := range []*reports.Run{ref, none} {
+		for _, c := range run.Cases {
+			if n := c.NotProbed(); n > 0 || c.State == reports.Incomplete {
+				t.Errorf("%s run: %s is %s with %d cells not probed: the local cluster probes every cell", run.Name, c.ID, c.State, n)
+			}
 		}
 	}
 	wantFailed := 0
@@ -93,12 +104,88 @@ func TestRealRuns(t *testing.T) {
 			divergent++
 		}
 	}
-	for i, want := range [][3]int{{len(ref.Cases), 0, 0}, {len(none.Cases) - wantFailed, wantFailed - divergent, divergent}} {
+	for i, want := range [][5]int{{len(ref.Cases), 0, 0, 0, 0}, {len(none.Cases) - wantFailed, wantFailed - divergent, divergent, 0, 0}} {
 		cells := findAll(rows[i], "td", "")
-		got := [3]int{number(t, text(cells[4])), number(t, text(cells[5])), number(t, text(cells[6]))}
+		got := [5]int{number(t, text(cells[4])), number(t, text(cells[5])), number(t, text(cells[6])),
+			number(t, text(findAll(rows[i], "td", "incomplete")[0])), number(t, text(findAll(rows[i], "td", "cells-not-probed")[0]))}
 		if got != want {
-			t.Errorf("run %s: passed, failed, divergent = %v in the HTML, want %v", text(cells[0]), got, want)
+			t.Errorf("run %s: passed, failed, divergent, incomplete, cells not probed = %v in the HTML, want %v", text(cells[0]), got, want)
 		}
+	}
+	checkRunWithoutExternalHosts(t, dir, ref)
+}
+
+// checkRunWithoutExternalHosts checks the run of the IPBlock conformance
+// cases without external hosts (no-externals/): every case keeps its
+// external cells in its tables, reports them as not probed and fails
+// nowhere; the cases about external hosts alone are incomplete, and so is
+// every case none of whose subject cells was probed; results.json,
+// summary.md and the comparison with the reference run say so.
+func checkRunWithoutExternalHosts(t *testing.T, dir string, ref *reports.Run) {
+	t.Helper()
+	out := filepath.Join(dir, "no-externals")
+	run, err := reports.ReadRun(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Cases) == 0 {
+		t.Fatal("no case in the run without external hosts")
+	}
+	incomplete, notProbed := 0, 0
+	for _, c := range run.Cases {
+		notProbed += c.NotProbed()
+		if c.NotProbed() == 0 {
+			t.Errorf("no-externals run: %s probed every cell, yet the probe model has external hosts", c.ID)
+		}
+		for _, s := range c.Steps {
+			if s.Table == nil || !strings.Contains(strings.Join(s.Table.Endpoints, " "), "ext-192-0-2-10") {
+				t.Errorf("no-externals run: %s step %q: the external host is not in the table", c.ID, s.Name)
+			}
+		}
+		switch {
+		case c.State == reports.Incomplete:
+			incomplete++
+		case c.State != reports.Passed:
+			t.Errorf("no-externals run: %s %s: %s", c.ID, c.State, firstLine(c.Failure))
+		}
+		if c.SubjectNotProbed() != (c.State == reports.Incomplete) {
+			t.Errorf("no-externals run: %s is %s, yet subject not probed is %v", c.ID, c.State, c.SubjectNotProbed())
+		}
+	}
+	for _, id := range []string{"conformance/ipblock-external-egress", "conformance/ipblock-external-ingress", "conformance/ipblock-everything-except-pods"} {
+		i := slices.IndexFunc(run.Cases, func(c reports.Case) bool { return c.ID == id })
+		if i < 0 || run.Cases[i].State != reports.Incomplete {
+			t.Errorf("no-externals run: %s is not incomplete", id)
+		}
+	}
+	t.Logf("no-externals run: %d cases, %d incomplete, %d cells not probed", len(run.Cases), incomplete, notProbed)
+	summary, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%d incomplete, 0 skipped", incomplete); !strings.Contains(string(summary), want) ||
+		!strings.Contains(string(summary), fmt.Sprintf("; %d cells not probed.", notProbed)) {
+		t.Errorf("summary.md lacks %q and %d cells not probed", want, notProbed)
+	}
+	cmp := reports.Compare([]*reports.Run{ref, run})
+	page, err := cmp.HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "comparison.html"), []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := findAll(findAll(doc, "table", "summary")[0], "tr", "")[2]
+	got := [2]int{number(t, text(findAll(row, "td", "incomplete")[0])), number(t, text(findAll(row, "td", "cells-not-probed")[0]))}
+	if got != [2]int{incomplete, notProbed} {
+		t.Errorf("comparison: incomplete, cells not probed = %v, want %v", got, [2]int{incomplete, notProbed})
+	}
+	if n := len(findAll(findAll(doc, "table", "cases")[0], "td", "o-incomplete")); n != incomplete {
+		t.Errorf("comparison: %d incomplete cells in the case table, want %d", n, incomplete)
 	}
 }
 

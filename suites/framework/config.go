@@ -37,6 +37,9 @@ const (
 	EnvConvergence  = "NETPOLCHECK_CONVERGENCE"   // how long wrong cells are retried (default 15s)
 	EnvRunID        = "NETPOLCHECK_RUN_ID"        // names this run's namespaces (default random)
 	EnvCNI          = "NETPOLCHECK_CNI"           // the CNI's name for the reports (default "reference" on local)
+	// local: "none" probes without the cluster's external hosts, as on kind
+	// and existing clusters, whose cells are then reported as not probed.
+	EnvExternalHosts = "NETPOLCHECK_EXTERNAL_HOSTS"
 )
 
 // DefaultImage is the probe image on kind and existing clusters.
@@ -54,6 +57,8 @@ type Config struct {
 	Convergence  time.Duration
 	RunID        string
 	CNI          string
+	// NoExternalHosts: the local cluster's external hosts are not used.
+	NoExternalHosts bool
 }
 
 // ConfigFromEnv reads the configuration from the environment.
@@ -74,6 +79,13 @@ func ConfigFromEnv() (Config, error) {
 	}
 	if cfg.Convergence, err = duration(EnvConvergence, 15*time.Second); err != nil {
 		return cfg, err
+	}
+	switch v := os.Getenv(EnvExternalHosts); v {
+	case "":
+	case "none":
+		cfg.NoExternalHosts = true
+	default:
+		return cfg, fmt.Errorf("%s=%q: want none, or unset for the cluster's external hosts", EnvExternalHosts, v)
 	}
 	switch cfg.Provider {
 	case ProviderLocal:

@@ -26,8 +26,8 @@ type Env struct {
 	// Process numbers this parallel process (1-based); names derive from it.
 	Process int
 	// Externals are the external hosts every scenario may use, by IP (local
-	// cluster only: elsewhere there are none and cells involving them are
-	// not probed).
+	// cluster only, unless NoExternalHosts: elsewhere there are none and
+	// cells involving them are not probed).
 	Externals map[netip.Addr]ExternalHost
 	local     *local.Cluster
 }
@@ -116,6 +116,9 @@ func Connect(cfg Config, shared Shared, process int) (*Env, error) {
 			for _, ip := range e.IPs {
 				env.Externals[ip] = ExternalHost{Name: e.Name, IP: ip, Ports: e.Ports}
 			}
+		}
+		if cfg.NoExternalHosts {
+			clear(env.Externals)
 		}
 	default:
 		var err error

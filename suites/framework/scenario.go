@@ -129,6 +129,9 @@ func Run(ctx context.Context, env *Env, s *Scenario, suite string) {
 		By(fmt.Sprintf("step %d: %s", i+1, step.Name))
 		r.step(ctx, step)
 	}
+	if r.rec.SubjectNotProbed() {
+		GinkgoWriter.Printf("incomplete: none of the case's subject cells could be probed on %s (%d cells not probed)\n", env.Provider, r.rec.NotProbed())
+	}
 }
 
 func (r *run) setUp(ctx context.Context) {
