@@ -49,6 +49,18 @@ spec:
   podSelector: {}
   ingress: [{}]
 `
+	// unusedIPBlock isolates x/a for egress with an ipBlock no endpoint is
+	// in: no cell depends on it, so the subject is the denied cells.
+	unusedIPBlock = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: unused-block, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{ipBlock: {cidr: 198.51.100.0/24}}]
+`
 	// ipBlockAndPods admits ext by ipBlock and the pods of x by selector:
 	// the subject is ext -> x/*, whatever the selector does.
 	ipBlockAndPods = `
@@ -97,6 +109,8 @@ func TestSubjectOf(t *testing.T) {
 		{name: "no ipBlock: the denied cells", policy: fixturePolicy,
 			want: []string{"y/a -> x/a 80/TCP", "y/a -> x/b 80/TCP", "ext -> x/a 80/TCP", "ext -> x/b 80/TCP",
 				"x/a -> x/b 81/UDP", "x/b -> x/a 81/UDP", "y/a -> x/a 81/UDP", "y/a -> x/b 81/UDP", "ext -> x/a 81/UDP", "ext -> x/b 81/UDP"}},
+		{name: "an ipBlock that decides no cell: the denied cells", policy: unusedIPBlock,
+			want: []string{"x/a -> x/b 80/TCP", "x/a -> y/a 80/TCP", "x/a -> ext 80/TCP", "x/a -> x/b 81/UDP", "x/a -> y/a 81/UDP"}},
 		{name: "nothing denied, no ipBlock: none", policy: allowAll},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
