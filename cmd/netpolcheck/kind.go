@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -16,9 +18,11 @@ import (
 
 func runKind(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{errors.New("kind needs a subcommand: up, down or logs")}
+		return usageError{errors.New("kind needs a subcommand: up, down, logs or env")}
 	}
 	switch args[0] {
+	case "env":
+		return runKindEnv(args[1:], stdout, stderr)
 	case "up":
 		return runKindUp(ctx, args[1:], stdout, stderr)
 	case "down":
@@ -26,7 +30,7 @@ func runKind(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "logs":
 		return runKindLogs(ctx, args[1:], stdout, stderr)
 	}
-	return usageError{fmt.Errorf("unknown kind subcommand %q (want up, down or logs)", args[0])}
+	return usageError{fmt.Errorf("unknown kind subcommand %q (want up, down, logs or env)", args[0])}
 }
 
 // kindFlags registers the flags every kind subcommand shares.
@@ -95,4 +99,57 @@ func runKindLogs(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "logs of kind cluster %q in %s\n", opts.Name, *dir)
 	return nil
+}
+
+// runKindEnv prints, as shell exports, the suites' configuration for the
+// cluster `kind up` recorded in its state directory: its kubeconfig, CNI and
+// image, so that a run is named after the CNI the cluster really runs.
+// --cni and --image, when given, must agree with the cluster.
+func runKindEnv(args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet("kind env", stderr)
+	name := flags.String("name", kind.DefaultName, "kind cluster name")
+	stateDir := flags.String("state-dir", "", "state directory of the cluster (default <user cache>/netpolcheck/kind/NAME)")
+	wantCNI := flags.String("cni", "", "fail unless the cluster runs this CNI")
+	wantImage := flags.String("image", "", "fail unless the cluster was given this netpolcheck image")
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	dir := *stateDir
+	if dir == "" {
+		var err error
+		if dir, err = kind.DefaultStateDir(*name); err != nil {
+			return err
+		}
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	c, err := kind.Load(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no kind cluster %s brought up by netpolcheck kind up in %s (%w): run make kind-up (or netpolcheck kind up) first", *name, dir, err)
+	}
+	if err != nil {
+		return err
+	}
+	if *wantCNI != "" && *wantCNI != c.CNI {
+		return fmt.Errorf("kind cluster %s runs CNI %s, not %s: run with KIND_CNI=%s (--cni %s), or bring the cluster up again with %s",
+			c.Name, c.CNI, *wantCNI, c.CNI, c.CNI, *wantCNI)
+	}
+	if *wantImage != "" && *wantImage != c.Image {
+		return fmt.Errorf("kind cluster %s was given the image %s, not %s: run with IMAGE=%s (--image %s), or bring the cluster up again with %s",
+			c.Name, c.Image, *wantImage, c.Image, c.Image, *wantImage)
+	}
+	for _, kv := range [][2]string{
+		{"NETPOLCHECK_PROVIDER", "kind"}, {"NETPOLCHECK_KUBECONFIG", c.Kubeconfig},
+		{"NETPOLCHECK_CNI", c.CNI}, {"NETPOLCHECK_IMAGE", c.Image},
+	} {
+		fmt.Fprintf(stdout, "export %s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+	return nil
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
