@@ -86,7 +86,7 @@ clean:
 IMAGE        ?= ghcr.io/netpolcheck/netpolcheck:dev
 KIND_CNI     ?= reference
 KIND_NAME    ?= netpolcheck
-KIND_NODES   ?= 2
+KIND_NODES   ?= 3
 KIND_STATE   ?= $(BIN)/kind/$(KIND_NAME)
 KIND_OUT     ?=
 KIND_TIMEOUT ?= 90m
