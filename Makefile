@@ -118,8 +118,8 @@ kind-down: build
 # CNI>)/junit.xml, results.json and summary.md, and fails when a case fails.
 kind-run: build
 	@exports=$$($(BIN)/netpolcheck kind env --name $(KIND_NAME) --state-dir $(KIND_STATE) \
-		$(if $(filter command line environment,$(origin KIND_CNI)),--cni $(KIND_CNI)) \
-		$(if $(filter command line environment,$(origin IMAGE)),--image $(IMAGE))) || exit 1; \
+		$(if $(filter-out file default undefined,$(origin KIND_CNI)),--cni $(KIND_CNI)) \
+		$(if $(filter-out file default undefined,$(origin IMAGE)),--image $(IMAGE))) || exit 1; \
 	eval "$$exports"; \
 	out=$(or $(KIND_OUT),$(OUT)/kind-$$NETPOLCHECK_CNI); \
 	mkdir -p "$$out" && rm -f "$$out/junit.xml" "$$out/results.json" "$$out/summary.md" || exit 1; \
