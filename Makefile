@@ -52,6 +52,8 @@ vet:
 
 test: vet build
 	$(GO) test -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v '/suites/')
+	$(GO) test -count=1 ./suites/framework
+	$(GO) test -count=1 -run '^(TestCatalogue|TestReadme|TestUpstream)' ./suites/conformance
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/reference
 	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/none PROFILE=none CONVERGENCE=$(NONE_CONVERGENCE)
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/no-externals EXTERNAL_HOSTS=none SUITES=./suites/conformance GINKGO_FLAGS=--label-filter=IPBlock
@@ -83,15 +85,15 @@ clean:
 #
 #   make image                          # build $(IMAGE) with docker buildx
 #   make kind-up KIND_CNI=calico        # cluster + image + CNI
-#   make kind-run KIND_CNI=calico       # suites -> $(KIND_OUT)/{junit.xml,results.json,summary.md}
+#   make kind-run                       # suites on its CNI -> $(OUT)/kind-<CNI>/{junit.xml,results.json,summary.md}
 #   make kind-down
 # ---------------------------------------------------------------------------
 IMAGE        ?= ghcr.io/netpolcheck/netpolcheck:dev
 KIND_CNI     ?= reference
 KIND_NAME    ?= netpolcheck
-KIND_NODES   ?= 2
+KIND_NODES   ?= 3
 KIND_STATE   ?= $(BIN)/kind/$(KIND_NAME)
-KIND_OUT     ?= $(OUT)/kind-$(KIND_CNI)
+KIND_OUT     ?=
 KIND_TIMEOUT ?= 90m
 # Commit time of HEAD: image timestamps do not depend on when it is built.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
@@ -115,13 +117,18 @@ kind-down: build
 	$(BIN)/netpolcheck kind down --name $(KIND_NAME) --state-dir $(KIND_STATE)
 
 # kind-run runs every suite against the cluster of kind-up (it does not bring
-# one up or down), writes $(KIND_OUT)/junit.xml, results.json and summary.md,
-# and fails when a case fails.
+# one up or down), with the kubeconfig, CNI and image kind-up recorded in
+# $(KIND_STATE) (`netpolcheck kind env`): KIND_CNI and IMAGE, when given, must
+# agree with them. It writes $(KIND_OUT) (default $(OUT)/kind-<the cluster's
+# CNI>)/junit.xml, results.json and summary.md, and fails when a case fails.
 kind-run: build
-	@test -f $(KIND_STATE)/kubeconfig || { echo "make kind-run: no kind cluster $(KIND_NAME) (no $(KIND_STATE)/kubeconfig): run make kind-up first" >&2; exit 1; }
-	@mkdir -p $(KIND_OUT)
-	@rm -f $(KIND_OUT)/junit.xml $(KIND_OUT)/results.json $(KIND_OUT)/summary.md
-	@$(call suites,NETPOLCHECK_PROVIDER=kind NETPOLCHECK_KUBECONFIG=$(abspath $(KIND_STATE))/kubeconfig NETPOLCHECK_CNI=$(KIND_CNI) NETPOLCHECK_IMAGE=$(IMAGE),$(KIND_OUT),$(KIND_CNI),kind,$(KIND_TIMEOUT))
+	@exports=$$($(BIN)/netpolcheck kind env --name $(KIND_NAME) --state-dir $(KIND_STATE) \
+		$(if $(filter-out file default undefined,$(origin KIND_CNI)),--cni $(KIND_CNI)) \
+		$(if $(filter-out file default undefined,$(origin IMAGE)),--image $(IMAGE))) || exit 1; \
+	eval "$$exports"; \
+	out=$(or $(KIND_OUT),$(OUT)/kind-$$NETPOLCHECK_CNI); \
+	mkdir -p "$$out" && rm -f "$$out/junit.xml" "$$out/results.json" "$$out/summary.md" || exit 1; \
+	$(call suites,,"$$out",$$NETPOLCHECK_CNI,kind,$(KIND_TIMEOUT))
 
 # actionlint checks .github/workflows with the actionlint CLI (and
 # shellcheck, when on PATH); `go test ./build` runs the same checks through

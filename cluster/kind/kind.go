@@ -289,22 +289,50 @@ func newProvider(ctx context.Context, opts Options) (*e2ekind.Cluster, error) {
 // checkPreviousState refuses to install a CNI into a cluster that Up
 // already gave another one.
 func checkPreviousState(opts Options) error {
-	data, err := os.ReadFile(filepath.Join(opts.StateDir, stateFile))
+	previous, err := readState(opts.StateDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading the state of kind cluster %s: %w", opts.Name, err)
-	}
-	var previous state
-	if err := json.Unmarshal(data, &previous); err != nil {
-		return fmt.Errorf("reading the state of kind cluster %s: %w", opts.Name, err)
+		return fmt.Errorf("kind cluster %s: %w", opts.Name, err)
 	}
 	if previous.CNI != opts.CNI {
 		return fmt.Errorf("kind cluster %s already runs CNI %s: take it down first (netpolcheck kind down --name %s) to install %s",
 			opts.Name, previous.CNI, opts.Name, opts.CNI)
 	}
 	return nil
+}
+
+// Load returns the cluster Up recorded in stateDir: its name, CNI, image
+// and kubeconfig. A state directory without a finished Up is an error
+// that wraps fs.ErrNotExist.
+func Load(stateDir string) (*Cluster, error) {
+	st, err := readState(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig := filepath.Join(stateDir, KubeconfigFile)
+	if _, err := os.Stat(kubeconfig); err != nil {
+		return nil, fmt.Errorf("kind cluster %s: %w", st.Name, err)
+	}
+	return &Cluster{Name: st.Name, StateDir: stateDir, Kubeconfig: kubeconfig, CNI: st.CNI, Image: st.Image}, nil
+}
+
+// readState reads what Up recorded in stateDir.
+func readState(stateDir string) (state, error) {
+	path := filepath.Join(stateDir, stateFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return state{}, fmt.Errorf("reading the cluster state: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(data, &st); err != nil {
+		return state{}, fmt.Errorf("reading the cluster state %s: %w", path, err)
+	}
+	if st.CNI == "" || st.Image == "" {
+		return state{}, fmt.Errorf("the cluster state %s names no CNI or no image", path)
+	}
+	return st, nil
 }
 
 // writeConfig writes the kind config into the state directory and returns

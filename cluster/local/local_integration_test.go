@@ -243,10 +243,17 @@ func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
 	}
 }
 
-// probe runs one probe from inside a network namespace with the probe binary.
+// probe runs one probe of port 80/TCP from inside a network namespace with
+// the probe binary.
 func probe(t *testing.T, c *local.Cluster, fromNetns, host, expect string, timeout time.Duration) matrix.Result {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(c.BinDir, local.ProbeBinary), "connect", "--host", host, "--port", "80",
+	return probePort(t, c, fromNetns, host, "80", expect, timeout)
+}
+
+// probePort runs one TCP probe from inside a network namespace.
+func probePort(t *testing.T, c *local.Cluster, fromNetns, host, port, expect string, timeout time.Duration) matrix.Result {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(c.BinDir, local.ProbeBinary), "connect", "--host", host, "--port", port,
 		"--protocol", "TCP", "--expect", expect, "--timeout", timeout.String())
 	var out strings.Builder
 	cmd.Stdout = &out

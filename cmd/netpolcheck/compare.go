@@ -97,7 +97,8 @@ func runCompare(_ context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // parseInterspersed parses flags given before, between or after the
-// positional arguments, and returns the positional ones.
+// positional arguments, and returns the positional ones; everything after
+// "--" is positional.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
@@ -108,12 +109,33 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, usageError{err}
 		}
 		rest := fs.Args()
+		if stoppedAtTerminator(fs, args) {
+			return append(positional, rest...), nil
+		}
 		if len(rest) == 0 {
 			return positional, nil
 		}
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// stoppedAtTerminator reports whether fs.Parse(args) stopped at "--",
+// which it consumes, rather than at a positional argument or the end; a
+// "--" that is the value of the flag before it ("--html --") is no
+// terminator.
+func stoppedAtTerminator(fs *flag.FlagSet, args []string) bool {
+	consumed := len(args) - fs.NArg()
+	if consumed == 0 || args[consumed-1] != "--" {
+		return false
+	}
+	if consumed >= 2 && strings.HasPrefix(args[consumed-2], "-") && !strings.Contains(args[consumed-2], "=") {
+		if f := fs.Lookup(strings.TrimLeft(args[consumed-2], "-")); f != nil {
+			b, ok := f.Value.(interface{ IsBoolFlag() bool })
+			return ok && b.IsBoolFlag()
+		}
+	}
+	return true
 }
 
 // compareInputs lists the files to compare, in command-line order: the

@@ -26,7 +26,9 @@ func TestKindCommand(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{[]string{"kind"}, 2, "kind needs a subcommand: up, down or logs"},
+		{[]string{"kind"}, 2, "kind needs a subcommand: up, down, logs or env"},
+		{[]string{"kind", "env", "--state-dir", state}, 1, "no kind cluster netpolcheck brought up by netpolcheck kind up in " + state},
+		{[]string{"kind", "env", "--state-dir", state, "extra"}, 2, "unexpected arguments: extra"},
 		{[]string{"kind", "sideways"}, 2, `unknown kind subcommand "sideways"`},
 		{[]string{"kind", "up", "--cni", "weave"}, 2, `--cni "weave": want one of calico, canal, cilium, flannel, kube-router, none, reference`},
 		{[]string{"kind", "up", "extra"}, 2, "unexpected arguments: extra"},

@@ -17,46 +17,27 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/nodeagent"
+	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer"
 	"github.com/netpolcheck/netpolcheck/reference-cni/kubeclient"
 )
 
 func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{errors.New("local needs a subcommand: up, down (or node-agent, run by up)")}
-	}
-	switch args[0] {
-	case "up":
-		return runLocalUp(ctx, args[1:], stdout, stderr)
-	case "down":
-		return runLocalDown(ctx, args[1:], stdout, stderr)
-	case "node-agent":
-		return runNodeAgent(ctx, args[1:], stderr)
-	}
-	return usageError{fmt.Errorf("unknown local subcommand %q (want up or down)", args[0])}
+	return runSubcommand(ctx, "local", []subcommand{
+		{"up", "bring a local cluster up (root); prints the kubeconfig path", runLocalUp},
+		{"down", "take the local cluster down and remove everything it made", runLocalDown},
+		{"node-agent", "", func(ctx context.Context, args []string, _, stderr io.Writer) error {
+			return runNodeAgent(ctx, args, stderr)
+		}},
+	}, args, stdout, stderr)
 }
 
 func runLocalUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("local up", stderr)
-	var opts local.Options
-	fs.StringVar(&opts.Name, "name", local.DefaultName, "cluster name: namespaces are npc-NAME-*")
-	fs.IntVar(&opts.Nodes, "nodes", local.DefaultNodes, "number of nodes")
-	fs.StringVar(&opts.StateDir, "state-dir", "", "state directory (default "+local.DefaultStateRoot+"/NAME)")
-	fs.StringVar(&opts.BinDir, "bin-dir", "", "directory of the netpolcheck binaries (default: this executable's)")
-	fs.StringVar(&opts.Kube.SourceDir, "kube-source", "", "the Kubernetes tools module (default: cluster/local/kubebin of this checkout)")
-	fs.StringVar(&opts.Kube.PrebuiltDir, "kube-bin-dir", os.Getenv(controlplane.EnvPrebuiltDir), "prebuilt kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy")
-	fs.StringVar(&opts.CoreDNS.SourceDir, "coredns-source", "", "the CoreDNS tools module (default: cluster/local/corednsbin of this checkout)")
-	fs.StringVar(&opts.CoreDNS.PrebuiltDir, "coredns-bin-dir", os.Getenv(controlplane.EnvCoreDNSPrebuiltDir), "a directory with a prebuilt coredns")
-	profile := fs.String("enforcer-profile", "correct", "reference enforcer profile: correct, none, delay")
-	delay := fs.Duration("enforcer-delay", 0, "with --enforcer-profile=delay: delay before programming")
-	if err := parseFlags(fs, args); err != nil {
+	opts, err := localUpOptions(args, stderr)
+	if err != nil {
 		return err
 	}
 	if err := localDefaults(&opts); err != nil {
 		return err
-	}
-	opts.EnforcerArgs = []string{"--profile", *profile}
-	if *delay > 0 {
-		opts.EnforcerArgs = append(opts.EnforcerArgs, "--delay", delay.String())
 	}
 	opts.Progress = stderr
 	c, err := local.Up(ctx, opts)
@@ -65,6 +46,40 @@ func runLocalUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintln(stdout, c.Kubeconfig)
 	return nil
+}
+
+// localUpOptions parses and checks the flags of local up.
+func localUpOptions(args []string, stderr io.Writer) (local.Options, error) {
+	fs := newFlagSet("local up", stderr)
+	var opts local.Options
+	fs.StringVar(&opts.Name, "name", local.DefaultName, "cluster name: namespaces are npc-NAME-*")
+	fs.IntVar(&opts.Nodes, "nodes", local.DefaultNodes, "nodes in all, every one runs pods (the control plane runs on this machine's loopback, on no node)")
+	fs.StringVar(&opts.StateDir, "state-dir", "", "state directory (default "+local.DefaultStateRoot+"/NAME)")
+	fs.StringVar(&opts.BinDir, "bin-dir", "", "directory of the netpolcheck binaries (default: this executable's)")
+	fs.StringVar(&opts.Kube.SourceDir, "kube-source", "", "the Kubernetes tools module (default: cluster/local/kubebin of this checkout)")
+	fs.StringVar(&opts.Kube.PrebuiltDir, "kube-bin-dir", os.Getenv(controlplane.EnvPrebuiltDir), "prebuilt kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy")
+	fs.StringVar(&opts.CoreDNS.SourceDir, "coredns-source", "", "the CoreDNS tools module (default: cluster/local/corednsbin of this checkout)")
+	fs.StringVar(&opts.CoreDNS.PrebuiltDir, "coredns-bin-dir", os.Getenv(controlplane.EnvCoreDNSPrebuiltDir), "a directory with a prebuilt coredns")
+	profile := fs.String("enforcer-profile", string(enforcer.ProfileCorrect), "reference enforcer profile: correct, none, delay")
+	delay := fs.Duration("enforcer-delay", 0, "with --enforcer-profile=delay: delay before programming")
+	if err := parseFlags(fs, args); err != nil {
+		return opts, err
+	}
+	if opts.Nodes < 1 {
+		return opts, usageError{fmt.Errorf("--nodes %d: want 1 or more", opts.Nodes)}
+	}
+	p, err := enforcer.ParseProfile(*profile)
+	if err != nil {
+		return opts, usageError{fmt.Errorf("--enforcer-profile: %w", err)}
+	}
+	if *delay < 0 || (*delay > 0 && p != enforcer.ProfileDelay) {
+		return opts, usageError{fmt.Errorf("--enforcer-delay %s: only a positive delay, with --enforcer-profile=delay", delay)}
+	}
+	opts.EnforcerArgs = []string{"--profile", string(p)}
+	if *delay > 0 {
+		opts.EnforcerArgs = append(opts.EnforcerArgs, "--delay", delay.String())
+	}
+	return opts, nil
 }
 
 // localDefaults finds the binaries next to this executable and the

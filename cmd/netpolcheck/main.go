@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -46,7 +47,11 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) > 1 && args[0] == "help" {
+		// help COMMAND [SUBCOMMAND]: the command's own help
+		return run(ctx, append(slices.Clone(args[1:]), "-h"), stdout, stderr)
+	}
+	if len(args) == 0 || isHelp(args[0]) {
 		usage(stdout, cmds)
 		return 0
 	}
@@ -82,7 +87,54 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, name := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", name, cmds[name].summary)
 	}
-	fmt.Fprintln(w, "\nRun `netpolcheck COMMAND -h` for the flags of a command.")
+	fmt.Fprintln(w, "\nRun `netpolcheck COMMAND -h` or `netpolcheck help COMMAND` for the flags of a command.")
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "--help" || arg == "-help"
+}
+
+// subcommand is one subcommand of a command made of them, as kind and
+// local; one without a summary is not listed.
+type subcommand struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// runSubcommand runs the subcommand args[0] of the command name, or prints
+// the command's help for -h, --help and help (help SUBCOMMAND: the
+// subcommand's).
+func runSubcommand(ctx context.Context, name string, subs []subcommand, args []string, stdout, stderr io.Writer) error {
+	var listed []string
+	for _, sub := range subs {
+		if sub.summary != "" {
+			listed = append(listed, sub.name)
+		}
+	}
+	want := strings.Join(listed[:len(listed)-1], ", ") + " or " + listed[len(listed)-1]
+	if len(args) == 0 {
+		return usageError{fmt.Errorf("%s needs a subcommand: %s (netpolcheck %s -h)", name, want, name)}
+	}
+	if isHelp(args[0]) {
+		if len(args) > 1 && args[0] == "help" {
+			return runSubcommand(ctx, name, subs, []string{args[1], "-h"}, stdout, stderr)
+		}
+		fmt.Fprintf(stdout, "usage: netpolcheck %s SUBCOMMAND [flags]\n\nsubcommands:\n", name)
+		for _, sub := range subs {
+			if sub.summary != "" {
+				fmt.Fprintf(stdout, "  %-6s %s\n", sub.name, sub.summary)
+			}
+		}
+		fmt.Fprintf(stdout, "\nRun `netpolcheck %s SUBCOMMAND -h` for the flags of a subcommand.\n", name)
+		return nil
+	}
+	for _, sub := range subs {
+		if sub.name == args[0] {
+			return sub.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	return usageError{fmt.Errorf("unknown %s subcommand %q (want %s)", name, args[0], want)}
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting.

@@ -13,8 +13,8 @@ import (
 	"golang.org/x/term"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/netpolcheck/netpolcheck/cluster/kubeconfig"
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 	"github.com/netpolcheck/netpolcheck/cluster/observe"
 	"github.com/netpolcheck/netpolcheck/matrix"
@@ -29,7 +29,8 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	namespaces := fs.String("namespaces", "", "comma-separated namespaces whose running pods are probed")
 	localName := fs.String("local", "", "probe the local cluster of this name (from inside the pods' network namespaces); default: --kubeconfig")
 	localState := fs.String("local-state", "", "state directory of the local cluster (default "+local.DefaultStateRoot+"/NAME)")
-	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster (kube exec into each pod's probe container)")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the cluster, kube exec into each pod's probe container (default: $KUBECONFIG, which may list several files, else ~/.kube/config)")
+	kubeContext := fs.String("context", "", "with a kubeconfig: the context to use (default: its current context)")
 	container := fs.String("container", "probe", "with --kubeconfig: the container of each pod to run netpolcheck-probe in")
 	timeout := fs.Duration("timeout", time.Second, "probe timeout")
 	retry := fs.Duration("retry", 0, "retry cells that disagree for this long (0: probe once)")
@@ -43,7 +44,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *output != "text" && *output != "json" {
 		return usageError{fmt.Errorf("--output must be text or json, not %q", *output)}
 	}
-	target, err := probeTarget(*localName, *localState, *kubeconfig, *container)
+	target, err := probeTarget(*localName, *localState, *kubeconfig, *kubeContext, *container)
 	if err != nil {
 		return err
 	}
@@ -104,8 +105,11 @@ type cluster struct {
 	transport func(uids map[string]string) matrix.Transport
 }
 
-func probeTarget(localName, localState, kubeconfig, container string) (cluster, error) {
+func probeTarget(localName, localState, kubeconfigPaths, kubeContext, container string) (cluster, error) {
 	if localName != "" {
+		if kubeconfigPaths != "" || kubeContext != "" {
+			return cluster{}, usageError{errors.New("--local probes the local cluster: give no --kubeconfig or --context with it")}
+		}
 		if localState == "" {
 			localState = local.DefaultStateRoot + "/" + localName
 		}
@@ -119,12 +123,9 @@ func probeTarget(localName, localState, kubeconfig, container string) (cluster, 
 		}
 		return cluster{client: client, transport: func(uids map[string]string) matrix.Transport { return c.ProbeTransport(uids) }}, nil
 	}
-	if kubeconfig == "" {
-		return cluster{}, usageError{errors.New("give --local NAME or --kubeconfig (or set KUBECONFIG)")}
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	cfg, err := kubeconfig.Load(kubeconfigPaths, kubeContext)
 	if err != nil {
-		return cluster{}, fmt.Errorf("loading %s: %w", kubeconfig, err)
+		return cluster{}, err
 	}
 	return kubeTarget(cfg, container)
 }

@@ -11,8 +11,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/netpolcheck/netpolcheck/cluster/kubeconfig"
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/probes/transport"
@@ -122,8 +122,8 @@ func Connect(cfg Config, shared Shared, process int) (*Env, error) {
 		}
 	default:
 		var err error
-		if env.REST, err = clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig); err != nil {
-			return nil, fmt.Errorf("loading %s: %w", cfg.Kubeconfig, err)
+		if env.REST, err = kubeconfig.Load(cfg.Kubeconfig, ""); err != nil {
+			return nil, err
 		}
 	}
 	env.REST.QPS, env.REST.Burst = 50, 100

@@ -107,37 +107,83 @@ func (r *run) reconcile(ctx context.Context, desired []*networkingv1.NetworkPoli
 // be rejected: netpolcheck and the API server must agree that the manifest
 // is invalid.
 func (r *run) expectServerRejects(ctx context.Context, manifests string) {
-	dec := yaml.NewDecoder(strings.NewReader(manifests))
+	verdicts, err := serverVerdicts(manifests, r.names.Namespace, func(namespace string, body []byte) error {
+		return r.env.Client.NetworkingV1().RESTClient().Post().
+			Namespace(namespace).Resource("networkpolicies").
+			Param("fieldValidation", "Strict").Param("dryRun", "All").
+			Body(bytes.NewReader(body)).Do(ctx).Error()
+	})
+	Expect(err).NotTo(HaveOccurred(), "the manifest is not YAML at all")
 	rejected := false
-	for {
+	for _, v := range verdicts {
+		GinkgoWriter.Println(v)
+		rejected = rejected || v.rejected
+	}
+	Expect(rejected).To(BeTrue(), "the API server accepted a manifest netpolcheck rejects")
+}
+
+// serverVerdict is what happened to one document of a manifest sent to the
+// API server.
+type serverVerdict struct {
+	document int    // 1-based
+	sent     bool   // false: not sent, see reason
+	rejected bool   // sent and rejected
+	reason   string // the API server's error, or why it was not sent
+}
+
+func (v serverVerdict) String() string {
+	switch {
+	case !v.sent:
+		return fmt.Sprintf("document %d: not sent to the API server: %s", v.document, v.reason)
+	case v.rejected:
+		return fmt.Sprintf("document %d: rejected by the API server: %s", v.document, v.reason)
+	}
+	return fmt.Sprintf("document %d: accepted by the API server", v.document)
+}
+
+// serverVerdicts sends each document of manifests, as JSON, with send and
+// records the API server's verdict. Every document is sent, mappings or not
+// (the API server judges a list or a scalar as it judges any body); the
+// namespace of a mapping's metadata (default "default") is mapped to the
+// run's name by namespace. Only a document that has no JSON form (empty, or
+// a mapping with keys that are not strings) is not sent, and says so.
+func serverVerdicts(manifests string, namespace func(string) string, send func(namespace string, body []byte) error) ([]serverVerdict, error) {
+	dec := yaml.NewDecoder(strings.NewReader(manifests))
+	var verdicts []serverVerdict
+	for n := 1; ; n++ {
 		var doc any
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
-			break
+			return verdicts, nil
 		}
-		Expect(err).NotTo(HaveOccurred(), "the manifest is not YAML at all")
-		obj, ok := doc.(map[string]any)
-		if !ok {
-			rejected = true
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", n, err)
+		}
+		verdict := serverVerdict{document: n}
+		if doc == nil {
+			verdict.reason = "the document is empty"
+			verdicts = append(verdicts, verdict)
 			continue
 		}
-		namespace := "default"
-		if meta, ok := obj["metadata"].(map[string]any); ok {
-			if ns, ok := meta["namespace"].(string); ok && ns != "" {
-				namespace = ns
+		ns := "default"
+		if obj, ok := doc.(map[string]any); ok {
+			if meta, ok := obj["metadata"].(map[string]any); ok {
+				if name, ok := meta["namespace"].(string); ok && name != "" {
+					ns = name
+				}
+				meta["namespace"] = namespace(ns)
 			}
-			meta["namespace"] = r.names.Namespace(namespace)
 		}
-		body, err := json.Marshal(obj)
-		Expect(err).NotTo(HaveOccurred())
-		result := r.env.Client.NetworkingV1().RESTClient().Post().
-			Namespace(r.names.Namespace(namespace)).Resource("networkpolicies").
-			Param("fieldValidation", "Strict").Param("dryRun", "All").
-			Body(bytes.NewReader(body)).Do(ctx)
-		if err := result.Error(); err != nil {
-			GinkgoWriter.Printf("rejected by the API server: %v\n", err)
-			rejected = true
+		body, err := json.Marshal(doc)
+		if err != nil {
+			verdict.reason = fmt.Sprintf("it has no JSON form: %v", err)
+			verdicts = append(verdicts, verdict)
+			continue
 		}
+		verdict.sent = true
+		if err := send(namespace(ns), body); err != nil {
+			verdict.rejected, verdict.reason = true, err.Error()
+		}
+		verdicts = append(verdicts, verdict)
 	}
-	Expect(rejected).To(BeTrue(), "the API server accepted a manifest netpolcheck rejects")
 }

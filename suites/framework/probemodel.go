@@ -61,6 +61,18 @@ type ProbeModel struct {
 // Namespace returns the real name of a logical namespace of the model.
 func (m *ProbeModel) Namespace(logical string) string { return m.names.Namespace(logical) }
 
+// Namespaces returns the model's namespaces by their real names, with the
+// labels they are created with and the kubernetes.io/metadata.name label
+// the API server adds, and kube-system, where the DNS-like pod runs.
+func (m *ProbeModel) Namespaces() []matrix.Namespace {
+	var out []matrix.Namespace
+	for _, ns := range probeNamespaces {
+		name := m.names.Namespace(ns)
+		out = append(out, matrix.Namespace{Name: name, Labels: map[string]string{"ns": ns, corev1.LabelMetadataName: name}})
+	}
+	return append(out, matrix.Namespace{Name: "kube-system", Labels: map[string]string{corev1.LabelMetadataName: "kube-system"}})
+}
+
 // Names returns the model's name mapping.
 func (m *ProbeModel) Names() Names { return m.names }
 

@@ -7,6 +7,7 @@
 package generated_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -32,8 +33,10 @@ var suite = framework.NewSuite("generated", true)
 
 // universe is the probe model by logical names: policies are generated at
 // tree construction, before the model exists, and their namespaces are
-// mapped to this run's when applied. Namespaces are selected by their
-// ns=<x|y|z> label, which the real namespaces carry.
+// mapped to this run's when applied (generate.InNamespaces), with the
+// kubernetes.io/metadata.name values their namespace selectors match on.
+// Namespaces are also selected by their ns=<x|y|z> label, which the real
+// namespaces carry.
 func universe() generate.Universe {
 	return generate.Universe{
 		Namespaces: []generate.Namespace{{Name: "x", Label: "x"}, {Name: "y", Label: "y"}, {Name: "z", Label: "z"}},
@@ -65,27 +68,53 @@ var _ = Describe("generated cases", func() {
 		}
 		id := fmt.Sprintf("generated/%04d", i)
 		It(id+": "+c.Name, Label(labels...), func(ctx SpecContext) {
+			model := suite.Model()
 			var steps []framework.Step
+			var coverage generate.SelectorCoverage
 			for j, policies := range c.Steps {
 				name := "policies"
 				if j > 0 {
 					name = "update"
 				}
+				cov, err := generate.NamespaceSelectorCoverage(generate.InNamespaces(policies, model.Namespace), model.Namespaces())
+				Expect(err).NotTo(HaveOccurred())
+				coverage = coverage.Add(cov)
 				steps = append(steps, framework.Step{Name: name, Policies: inNamespaces(policies)})
 			}
-			suite.Run(ctx, suite.Model().Scenario(id, c.Name, labels, steps...))
+			AddReportEntry(selectorCoverageEntry, coverage, ReportEntryVisibilityNever)
+			GinkgoWriter.Println(coverage)
+			suite.Run(ctx, model.Scenario(id, c.Name, labels, steps...))
 		})
 	}
+})
+
+// selectorCoverageEntry names the report entry (a JUnit property, as JSON)
+// in which each generated case records its generate.SelectorCoverage.
+const selectorCoverageEntry = "netpolcheck.generated.selectorCoverage"
+
+// The run's count of namespace selectors that selected nothing, over every
+// case that ran, on every process.
+var _ = ReportAfterSuite("generated namespace selectors", func(r Report) {
+	var total generate.SelectorCoverage
+	for _, spec := range r.SpecReports {
+		for _, entry := range spec.ReportEntries {
+			if entry.Name != selectorCoverageEntry {
+				continue
+			}
+			// the raw value: the struct on this process, decoded JSON from the others
+			raw, err := json.Marshal(entry.GetRawValue())
+			Expect(err).NotTo(HaveOccurred())
+			var c generate.SelectorCoverage
+			Expect(json.Unmarshal(raw, &c)).To(Succeed())
+			total = total.Add(c)
+		}
+	}
+	fmt.Fprintf(os.Stdout, "generated cases: %s\n", total)
 })
 
 // inNamespaces maps generated policies into this run's namespaces.
 func inNamespaces(policies []*networkingv1.NetworkPolicy) func(framework.Names) []*networkingv1.NetworkPolicy {
 	return func(n framework.Names) []*networkingv1.NetworkPolicy {
-		out := make([]*networkingv1.NetworkPolicy, len(policies))
-		for i, np := range policies {
-			out[i] = np.DeepCopy()
-			out[i].Namespace = n.Namespace(np.Namespace)
-		}
-		return out
+		return generate.InNamespaces(policies, n.Namespace)
 	}
 }
