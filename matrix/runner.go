@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,7 +16,10 @@ import (
 // they agree (twice in a row, so a passing glimpse is not taken for
 // convergence) or the convergence deadline passes. When every cell has
 // converged, the cells that needed retries are probed once more: one that
-// disagrees again flaps, and is reported as flaky.
+// disagrees again flaps, and is reported as flaky. A refusal counts as
+// denied only when the destination's server answers its own probe of the
+// port (checkRefusals); a batch the transport fails is run again a few
+// times (TransportRetries) before the run fails with the transport's error.
 type Runner struct {
 	Transport Transport
 	// ProbeTimeout bounds each probe (default 1s).
@@ -37,7 +41,16 @@ type Runner struct {
 	// settled and the total: during a round, done grows as source batches
 	// finish; after it, done counts the cells that need no more probing.
 	Progress func(done, total int)
+	// TransportRetries is how many times a source's batch is run again when
+	// the transport fails as a whole (a kube exec that breaks, say) before
+	// the run fails with the transport's error (default 2; a negative value
+	// retries never).
+	TransportRetries int
 }
+
+// DefaultTransportRetries is how many times a failed batch is run again
+// when Runner.TransportRetries is 0.
+const DefaultTransportRetries = 2
 
 // CellResult is everything observed about one cell.
 type CellResult struct {
@@ -68,6 +81,9 @@ type Report struct {
 	ICMP     map[string]Outcome
 	Rounds   int
 	Duration time.Duration
+	// TransportRetries counts the batches that were run again because the
+	// transport failed as a whole.
+	TransportRetries int
 }
 
 // Failures returns the cells that disagree with the expectation or whose
@@ -214,7 +230,7 @@ func (r *Runner) verify(ctx context.Context, endpoints []Endpoint, cells []*pend
 		return nil
 	}
 	report.Rounds++
-	results, err := r.round(ctx, endpoints, cells, nil, timeout, func(int) {})
+	results, err := r.probeCells(ctx, endpoints, cells, nil, timeout, report, func(int) {})
 	if err != nil {
 		return err
 	}
@@ -253,17 +269,14 @@ func (r *Runner) Run(ctx context.Context, expected *Table, endpoints []Endpoint)
 	if convergence == 0 {
 		convergence = 10 * time.Second
 	}
-	interval := r.RetryInterval
-	if interval <= 0 {
-		interval = 250 * time.Millisecond
-	}
+	interval := r.retryInterval()
 	start := time.Now()
 	report := &Report{Expected: expected, Observed: NewTable(expected.names, expected.ports), ICMP: map[string]Outcome{}}
 	var pending []*pendingCell
 	n := len(endpoints)
 	for p, pp := range expected.ports {
 		for f := range n {
-			if r.Sources != nil && !r.Sources(endpoints[f]) {
+			if !r.isSource(endpoints[f]) {
 				continue
 			}
 			for d := range n {
@@ -284,7 +297,7 @@ func (r *Runner) Run(ctx context.Context, expected *Table, endpoints []Endpoint)
 	var icmp []*pendingCell
 	if r.ICMP {
 		for f := range n {
-			if r.Sources != nil && !r.Sources(endpoints[f]) {
+			if !r.isSource(endpoints[f]) {
 				continue
 			}
 			for d := range n {
@@ -303,7 +316,7 @@ func (r *Runner) Run(ctx context.Context, expected *Table, endpoints []Endpoint)
 		report.Rounds = round
 		roundStart := time.Now()
 		settled := total - len(pending)
-		results, err := r.round(ctx, endpoints, pending, icmp, timeout, func(probed int) {
+		results, err := r.probeCells(ctx, endpoints, pending, icmp, timeout, report, func(probed int) {
 			if r.Progress != nil {
 				r.Progress(settled+probed, total)
 			}
@@ -364,32 +377,141 @@ func (r *Runner) address(to Endpoint, pp PortProtocol) (string, error) {
 	return ip.String(), nil
 }
 
-// round runs one batch per source, all at once, and returns results aligned
-// with cells followed by icmp. probed is called, one call at a time, with
-// the number of cells probed so far as batches finish.
-func (r *Runner) round(ctx context.Context, endpoints []Endpoint, cells, icmp []*pendingCell, timeout time.Duration, probed func(int)) ([]Result, error) {
-	type batch struct {
-		probes []Probe
-		index  []int // position in the combined results
+// isSource reports whether probes can be sent from the endpoint.
+func (r *Runner) isSource(ep Endpoint) bool { return r.Sources == nil || r.Sources(ep) }
+
+func (r *Runner) retryInterval() time.Duration {
+	if r.RetryInterval <= 0 {
+		return 250 * time.Millisecond
 	}
-	batches := map[int]*batch{}
-	add := func(from int, p Probe, at int) {
-		b := batches[from]
-		if b == nil {
-			b = &batch{}
-			batches[from] = b
-		}
-		p.ID = len(b.probes)
-		b.probes = append(b.probes, p)
-		b.index = append(b.index, at)
+	return r.RetryInterval
+}
+
+func (r *Runner) transportRetries() int {
+	switch {
+	case r.TransportRetries == 0:
+		return DefaultTransportRetries
+	case r.TransportRetries < 0:
+		return 0
+	}
+	return r.TransportRetries
+}
+
+// sourcedProbe is one probe with the endpoint it is sent from.
+type sourcedProbe struct {
+	from  int
+	probe Probe
+	// cell: the probe is a cell's (not ICMP, not a check), for progress.
+	cell bool
+}
+
+// probeCells probes cells, then icmp, in one round and returns their
+// results in that order, each refusal of a cell already checked against
+// its destination's own server (checkRefusals).
+func (r *Runner) probeCells(ctx context.Context, endpoints []Endpoint, cells, icmp []*pendingCell, timeout time.Duration, report *Report, probed func(int)) ([]Result, error) {
+	probes := make([]sourcedProbe, 0, len(cells)+len(icmp))
+	for _, c := range cells {
+		probes = append(probes, sourcedProbe{from: c.from, cell: true, probe: Probe{Host: c.host, Port: c.result.Port, Protocol: c.result.Protocol,
+			Expect: endpoints[c.to].Name, TimeoutMillis: timeout.Milliseconds()}})
+	}
+	for _, c := range icmp {
+		probes = append(probes, sourcedProbe{from: c.from, probe: Probe{Host: c.host, Protocol: ProtocolICMP,
+			Expect: endpoints[c.to].Name, TimeoutMillis: timeout.Milliseconds()}})
+	}
+	results, err := r.round(ctx, endpoints, probes, report, probed)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkRefusals(ctx, endpoints, cells, results[:len(cells)], timeout, report); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// listener is a destination's server on one address and port.
+type listener struct {
+	to       int
+	host     string
+	port     int32
+	protocol string
+}
+
+// checkRefusals keeps a refusal as a verdict (denied) only when the
+// destination's server is shown to listen: a server that has not started
+// yet, or has crashed, refuses too, and that is no policy's doing. The
+// proof is the destination probing its own address and port from inside
+// its own namespace, which the API always allows and no CNI sees (a
+// destination's own cell of the round serves when it was probed in it). A
+// refusal whose self-probe did not connect becomes an Error result, so the
+// cell is probed again and fails as a probe error if it never recovers; a
+// CNI that rejects with a reset or an ICMP error still passes, its
+// servers answering their own probes. Refusals from destinations probes
+// cannot be sent from stay verdicts.
+func (r *Runner) checkRefusals(ctx context.Context, endpoints []Endpoint, cells []*pendingCell, results []Result, timeout time.Duration, report *Report) error {
+	self := map[listener]Result{}
+	key := func(c *pendingCell) listener {
+		return listener{to: c.to, host: c.host, port: c.result.Port, protocol: string(c.result.Protocol)}
 	}
 	for i, c := range cells {
-		add(c.from, Probe{Host: c.host, Port: c.result.Port, Protocol: c.result.Protocol, Expect: endpoints[c.to].Name, TimeoutMillis: timeout.Milliseconds()}, i)
+		if c.from == c.to {
+			self[key(c)] = results[i]
+		}
 	}
-	for i, c := range icmp {
-		add(c.from, Probe{Host: c.host, Protocol: ProtocolICMP, Expect: endpoints[c.to].Name, TimeoutMillis: timeout.Milliseconds()}, len(cells)+i)
+	var checks []sourcedProbe
+	var checked []listener
+	for i, c := range cells {
+		k := key(c)
+		if _, ok := self[k]; ok || results[i].Outcome != Refused || !r.isSource(endpoints[c.to]) || slices.Contains(checked, k) {
+			continue
+		}
+		checked = append(checked, k)
+		checks = append(checks, sourcedProbe{from: c.to, probe: Probe{Host: c.host, Port: c.result.Port, Protocol: c.result.Protocol,
+			Expect: endpoints[c.to].Name, TimeoutMillis: timeout.Milliseconds()}})
 	}
-	results := make([]Result, len(cells)+len(icmp))
+	if len(checks) > 0 {
+		out, err := r.round(ctx, endpoints, checks, report, func(int) {})
+		if err != nil {
+			return fmt.Errorf("checking that refusing servers listen: %w", err)
+		}
+		for i, k := range checked {
+			self[k] = out[i]
+		}
+	}
+	for i, c := range cells {
+		res := results[i]
+		own, ok := self[key(c)]
+		if res.Outcome != Refused || !ok || own.Outcome == Connected {
+			continue
+		}
+		results[i] = Result{ID: res.ID, Outcome: Error, LatencyMicros: res.LatencyMicros,
+			Detail: fmt.Sprintf("refused (%s), but the server of %s does not answer its own probe of %s %s:%d either (%s: %s): it is not listening, so this is no verdict",
+				res.Detail, endpoints[c.to].Name, c.result.Protocol, c.host, c.result.Port, own.Outcome, own.Detail)}
+	}
+	return nil
+}
+
+// round runs one batch per source, all at once, and returns the results
+// aligned with probes. probed is called, one call at a time, with the
+// number of cells probed so far as batches finish. Batches the transport
+// fails are run again (runBatch).
+func (r *Runner) round(ctx context.Context, endpoints []Endpoint, probes []sourcedProbe, report *Report, probed func(int)) ([]Result, error) {
+	type batch struct {
+		probes []Probe
+		index  []int // position in probes
+	}
+	batches := map[int]*batch{}
+	for i, sp := range probes {
+		b := batches[sp.from]
+		if b == nil {
+			b = &batch{}
+			batches[sp.from] = b
+		}
+		p := sp.probe
+		p.ID = len(b.probes)
+		b.probes = append(b.probes, p)
+		b.index = append(b.index, i)
+	}
+	results := make([]Result, len(probes))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
@@ -398,12 +520,13 @@ func (r *Runner) round(ctx context.Context, endpoints []Endpoint, cells, icmp []
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := r.Transport.RunBatch(ctx, endpoints[from], b.probes)
+			out, retries, err := r.runBatch(ctx, endpoints[from], b.probes)
 			mu.Lock()
 			defer mu.Unlock()
+			report.TransportRetries += retries
 			if err != nil {
 				if firstErr == nil {
-					firstErr = fmt.Errorf("probing from %s: %w", endpoints[from].Name, err)
+					firstErr = err
 				}
 				return
 			}
@@ -421,7 +544,7 @@ func (r *Runner) round(ctx context.Context, endpoints []Endpoint, cells, icmp []
 				}
 			}
 			for _, at := range b.index {
-				if at < len(cells) {
+				if probes[at].cell {
 					cellsProbed++
 				}
 			}
@@ -433,4 +556,31 @@ func (r *Runner) round(ctx context.Context, endpoints []Endpoint, cells, icmp []
 		return nil, firstErr
 	}
 	return results, ctx.Err()
+}
+
+// runBatch runs one source's batch, running it again up to
+// transportRetries times (RetryInterval apart) when the transport fails as
+// a whole, and returns how many times it did. When every attempt fails it
+// returns the transport's last error.
+func (r *Runner) runBatch(ctx context.Context, source Endpoint, probes []Probe) ([]Result, int, error) {
+	limit := r.transportRetries()
+	for retries := 0; ; retries++ {
+		out, err := r.Transport.RunBatch(ctx, source, probes)
+		if err == nil {
+			return out, retries, nil
+		}
+		if retries == limit || !sleep(ctx, r.retryInterval()) {
+			return nil, retries, fmt.Errorf("probing from %s (%d attempts): %w", source.Name, retries+1, err)
+		}
+	}
+}
+
+// sleep waits for d and reports whether ctx was still live at the end.
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
 }

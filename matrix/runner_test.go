@@ -253,3 +253,178 @@ func TestFailureMessageExplainsTheFirstCellsOnly(t *testing.T) {
 		t.Errorf("message lacks %q", want)
 	}
 }
+
+// flakyTransport fails the first failures batches from each source listed,
+// then runs them on inner.
+type flakyTransport struct {
+	inner    matrix.Transport
+	mu       sync.Mutex
+	failures map[string]int
+}
+
+func (f *flakyTransport) RunBatch(ctx context.Context, source matrix.Endpoint, probes []matrix.Probe) ([]matrix.Result, error) {
+	f.mu.Lock()
+	fail := f.failures[source.Name] > 0
+	if fail {
+		f.failures[source.Name]--
+	}
+	f.mu.Unlock()
+	if fail {
+		return nil, errors.New("error dialing backend: websocket: close 1006 (abnormal closure)")
+	}
+	return f.inner.RunBatch(ctx, source, probes)
+}
+
+func TestRunnerRetriesFailedBatchesAndCountsTheRetries(t *testing.T) {
+	e, table := runnerFixture(t)
+	flaky := &flakyTransport{inner: newFake(truthful(table)), failures: map[string]int{"x/a": 2, "y/c": 1}}
+	rep, err := (&matrix.Runner{Transport: flaky, RetryInterval: time.Millisecond}).Run(context.Background(), table, e.Endpoints())
+	if err != nil {
+		t.Fatalf("a batch that fails twice and then runs fails the run: %v", err)
+	}
+	if len(rep.Failures()) != 0 || rep.TransportRetries != 3 {
+		t.Errorf("failures %d, transport retries %d; want 0 and 3", len(rep.Failures()), rep.TransportRetries)
+	}
+}
+
+func TestRunnerFailsWithTheTransportsErrorWhenRetriesRunOut(t *testing.T) {
+	e, table := runnerFixture(t)
+	for _, tc := range []struct {
+		retries, attempts int
+	}{{0, 3}, {1, 2}, {-1, 1}} {
+		flaky := &flakyTransport{inner: newFake(truthful(table)), failures: map[string]int{"z/b": tc.attempts}}
+		r := &matrix.Runner{Transport: flaky, RetryInterval: time.Millisecond, TransportRetries: tc.retries}
+		_, err := r.Run(context.Background(), table, e.Endpoints())
+		want := fmt.Sprintf("probing from z/b (%d attempts): error dialing backend: websocket", tc.attempts)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("TransportRetries %d: err = %v, want %q", tc.retries, err, want)
+		}
+	}
+}
+
+// listeningServers answers as a cluster whose policies are those of table
+// and whose servers refuse what policy denies (a CNI rejecting with resets),
+// except that the server of notListening refuses every probe, its own too,
+// while listening(attempt of its self-probe) is false.
+func listeningServers(table *matrix.Table, notListening matrix.Cell, listening func(selfAttempt int) bool) func(string, matrix.Probe, int) matrix.Result {
+	var mu sync.Mutex
+	selfAttempts := 0
+	return func(from string, p matrix.Probe, _ int) matrix.Result {
+		if p.Expect == notListening.To && p.Port == notListening.Port && p.Protocol == notListening.Protocol {
+			mu.Lock()
+			if from == notListening.To {
+				selfAttempts++
+			}
+			up := listening(selfAttempts)
+			mu.Unlock()
+			if !up {
+				return matrix.Result{Outcome: matrix.Refused, Detail: "connection refused"}
+			}
+		}
+		allowed, _ := table.Get(from, p.Expect, matrix.PortProtocol{Port: p.Port, Protocol: p.Protocol})
+		if allowed {
+			return matrix.Result{Outcome: matrix.Connected, Peer: p.Expect}
+		}
+		return matrix.Result{Outcome: matrix.Refused, Detail: "connection reset by peer"}
+	}
+}
+
+var yb80 = matrix.Cell{To: "y/b", Port: 80, Protocol: tcp}
+
+func deniedCellsTo(t *testing.T, rep *matrix.Report, to matrix.Cell) []*matrix.CellResult {
+	t.Helper()
+	var out []*matrix.CellResult
+	for _, c := range rep.Cells {
+		if c.To == to.To && c.Port == to.Port && c.Protocol == to.Protocol && !c.Expected {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no denied cell to %s", to.To)
+	}
+	return out
+}
+
+func TestRunnerPassesACNIThatRejectsWithResets(t *testing.T) {
+	e, table := runnerFixture(t)
+	fake := newFake(listeningServers(table, yb80, func(int) bool { return true }))
+	rep, err := (&matrix.Runner{Transport: fake}).Run(context.Background(), table, e.Endpoints())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.Failures(); len(f) != 0 || rep.Rounds != 1 {
+		t.Fatalf("%d failures in %d rounds:\n%s", len(f), rep.Rounds, rep.FailureMessage(e))
+	}
+	// Every destination's own cell is in the first round: no extra batch.
+	if got := int(fake.batches.Load()); got != len(e.Endpoints()) {
+		t.Errorf("%d batches, want one per source (%d)", got, len(e.Endpoints()))
+	}
+}
+
+func TestRunnerDoesNotTakeARefusalFromAServerNotYetListeningAsDenied(t *testing.T) {
+	e, table := runnerFixture(t)
+	// y/b's server on 80/TCP listens from its second self-probe on.
+	fake := newFake(listeningServers(table, yb80, func(selfAttempt int) bool { return selfAttempt >= 2 }))
+	rep, err := (&matrix.Runner{Transport: fake, Convergence: 5 * time.Second, RetryInterval: time.Millisecond}).Run(context.Background(), table, e.Endpoints())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.Failures(); len(f) != 0 {
+		t.Fatalf("%d failures:\n%s", len(f), rep.FailureMessage(e))
+	}
+	for _, c := range deniedCellsTo(t, rep, yb80) {
+		if len(c.History) < 3 || c.History[0] != matrix.Error || c.Last.Outcome != matrix.Refused || !c.Converged {
+			t.Errorf("%s: history %v, want an error while the server did not listen, then refusals", c.Cell, c.History)
+		}
+	}
+}
+
+func TestRunnerReportsRefusalsFromACrashedServerAsProbeErrors(t *testing.T) {
+	e, table := runnerFixture(t)
+	fake := newFake(listeningServers(table, yb80, func(int) bool { return false }))
+	rep, err := (&matrix.Runner{Transport: fake, Convergence: 100 * time.Millisecond, RetryInterval: time.Millisecond}).Run(context.Background(), table, e.Endpoints())
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := map[matrix.Cell]bool{}
+	for _, c := range rep.Failures() {
+		failed[c.Cell] = true
+	}
+	msg := rep.FailureMessage(e)
+	for _, c := range deniedCellsTo(t, rep, yb80) {
+		if !failed[c.Cell] || c.Last.Outcome != matrix.Error {
+			t.Errorf("%s: %s, not failed as a probe error", c.Cell, c.Last.Outcome)
+		}
+	}
+	if want := "does not answer its own probe of TCP 10.244.2.11:80 either (refused: connection refused): it is not listening"; !strings.Contains(msg, want) {
+		t.Errorf("failure message lacks %q:\n%s", want, msg)
+	}
+}
+
+func TestRunnerChecksARefusingServerWhoseOwnCellIsNotInTheRound(t *testing.T) {
+	e, table := runnerFixture(t)
+	honest := listeningServers(table, yb80, func(int) bool { return true })
+	// x/b -> y/b 80/TCP connects at first (the enforcer is late), then is
+	// refused: y/b's own cell converged in round 1 and is not probed again,
+	// so the runner asks y/b's server itself whether it listens.
+	fake := newFake(func(from string, p matrix.Probe, attempt int) matrix.Result {
+		if from == "x/b" && p.Expect == "y/b" && p.Port == 80 && p.Protocol == tcp && attempt == 1 {
+			return matrix.Result{Outcome: matrix.Connected, Peer: p.Expect}
+		}
+		return honest(from, p, attempt)
+	})
+	rep, err := (&matrix.Runner{Transport: fake, Convergence: 5 * time.Second, RetryInterval: time.Millisecond}).Run(context.Background(), table, e.Endpoints())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.Failures(); len(f) != 0 {
+		t.Fatalf("%d failures:\n%s", len(f), rep.FailureMessage(e))
+	}
+	fake.mu.Lock()
+	self := fake.attempts["y/b>y/b 80/TCP"]
+	fake.mu.Unlock()
+	// Round 1 probes y/b's own cell; rounds 2, 3 and the verification each check it.
+	if self != 4 {
+		t.Errorf("y/b probed its own 80/TCP %d times, want 4", self)
+	}
+}

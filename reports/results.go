@@ -125,6 +125,9 @@ type Step struct {
 	Cells  int `json:"cells"`
 	Wrong  int `json:"wrong"`
 	Rounds int `json:"rounds"`
+	// TransportRetries counts the probe batches run again because the
+	// transport (kube exec) failed as a whole.
+	TransportRetries int `json:"transportRetries,omitempty"`
 	// NotProbed counts the cells of the expected table that were not probed:
 	// they involve an endpoint the provider cannot reach (an external host on
 	// kind or an existing cluster). Table shows them as '?'.
@@ -245,7 +248,7 @@ func StepOf(name string, rep *matrix.Report, explain matrix.Explainer, cov Cover
 	if expected == nil {
 		expected = rep.Expected
 	}
-	step := Step{Name: name, Cells: len(rep.Cells), Wrong: len(failures), Rounds: rep.Rounds, Table: SnapshotOf(expected, rep.Observed)}
+	step := Step{Name: name, Cells: len(rep.Cells), Wrong: len(failures), Rounds: rep.Rounds, TransportRetries: rep.TransportRetries, Table: SnapshotOf(expected, rep.Observed)}
 	expected.Each(func(c matrix.Cell) bool {
 		_, probed := rep.Expected.Get(c.From, c.To, c.PortProtocol())
 		subject := false

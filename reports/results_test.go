@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/reports"
 )
 
@@ -110,5 +111,13 @@ func TestSnapshotKindsAndDiffGrids(t *testing.T) {
 		if _, err := bad.DiffGrids(); err == nil {
 			t.Errorf("snapshot %+v: no error", bad)
 		}
+	}
+}
+
+func TestStepOfKeepsTheTransportRetries(t *testing.T) {
+	table := matrix.NewTable([]string{"x/a"}, []matrix.PortProtocol{{Port: 80, Protocol: "TCP"}})
+	step := reports.StepOf("apply", &matrix.Report{Expected: table, Observed: table, TransportRetries: 2}, nil, reports.Coverage{})
+	if step.TransportRetries != 2 {
+		t.Errorf("step records %d transport retries, want 2", step.TransportRetries)
 	}
 }

@@ -229,8 +229,8 @@ func (r *run) step(ctx context.Context, step *Step) {
 	Expect(err).NotTo(HaveOccurred(), "probing")
 	rec := reports.StepOf(step.Name, rep, engine, reports.Coverage{Expected: expected, Subject: subject})
 	r.rec.Steps = append(r.rec.Steps, rec)
-	GinkgoWriter.Printf("step %q: %d cells, %d not probed (%d of %d subject cells), %d rounds, probing %s, step %s\n", step.Name,
-		rec.Cells, rec.NotProbed, rec.SubjectNotProbed, rec.Subject, rep.Rounds, rep.Duration.Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
+	GinkgoWriter.Printf("step %q: %d cells, %d not probed (%d of %d subject cells), %d rounds, %d transport retries, probing %s, step %s\n", step.Name,
+		rec.Cells, rec.NotProbed, rec.SubjectNotProbed, rec.Subject, rep.Rounds, rep.TransportRetries, rep.Duration.Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
 	if msg := rep.FailureMessage(engine); msg != "" {
 		Fail(fmt.Sprintf("step %q: the cluster disagrees with the NetworkPolicy API:\n%s", step.Name, msg))
 	}
