@@ -111,6 +111,10 @@ func (p *Prober) Run(ctx context.Context, probe matrix.Probe) matrix.Result {
 	default:
 		return result(matrix.Error, "", fmt.Sprintf("unknown protocol %q", probe.Protocol))
 	}
+	var wrongSource *wrongSourceError
+	if errors.As(err, &wrongSource) {
+		return result(matrix.WrongPeer, wrongSource.peer, wrongSource.Error())
+	}
 	if err != nil {
 		o, detail := classify(err)
 		return result(o, "", detail)

@@ -8,7 +8,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/netpolcheck/netpolcheck/probes/wire"
 )
@@ -36,11 +39,16 @@ func exchangeTCP(ctx context.Context, dest netip.AddrPort, req wire.Request) ([]
 	return line, nil
 }
 
-// exchangeUDP sends the request on a connected UDP socket, so an ICMP port
-// unreachable comes back as ECONNREFUSED, and waits for the answer,
-// resending the request on the retransmission schedule.
+// exchangeUDP sends the request to dest and waits for its answer, resending
+// the request on the retransmission schedule. The socket is not connected,
+// so an answer from another address than dest still arrives: when it
+// carries this request's nonce it is a wrongSourceError (a wrong peer, not
+// a timeout). IP_RECVERR / IPV6_RECVERR still report an ICMP port
+// unreachable as ECONNREFUSED. Datagrams answering another request (a late
+// answer to an earlier probe that used the same source port) and, from
+// other addresses, anything that is no answer to this one, are skipped.
 func exchangeUDP(ctx context.Context, dest netip.AddrPort, req wire.Request) ([]byte, error) {
-	conn, err := (&net.Dialer{}).DialContext(ctx, "udp", dest.String())
+	conn, err := listenUDPFor(dest.Addr())
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +59,7 @@ func exchangeUDP(ctx context.Context, dest netip.AddrPort, req wire.Request) ([]
 	msg := wire.Marshal(req)
 	buf := make([]byte, wire.MaxMessage)
 	for wait := initialRetransmit; ; wait = min(2*wait, maxRetransmit) {
-		if _, err := conn.Write(msg); err != nil {
+		if _, err := conn.WriteToUDPAddrPort(msg, dest); err != nil {
 			return nil, ctxErr(ctx, fmt.Errorf("sending the request: %w", err))
 		}
 		next := time.Now().Add(wait)
@@ -59,9 +67,9 @@ func exchangeUDP(ctx context.Context, dest netip.AddrPort, req wire.Request) ([]
 			next = deadline
 		}
 		_ = conn.SetReadDeadline(next)
-		n, err := conn.Read(buf)
+		answer, err := readUDPAnswer(conn, buf, dest, req)
 		if err == nil {
-			return buf[:n], nil
+			return answer, nil
 		}
 		var netErr net.Error
 		if !errors.As(err, &netErr) || !netErr.Timeout() || ctx.Err() != nil {
@@ -69,6 +77,64 @@ func exchangeUDP(ctx context.Context, dest netip.AddrPort, req wire.Request) ([]
 		}
 		// No answer yet: send again.
 	}
+}
+
+// listenUDPFor opens an unconnected UDP socket on an ephemeral port of
+// addr's family that reports ICMP errors (IP_RECVERR / IPV6_RECVERR).
+func listenUDPFor(addr netip.Addr) (*net.UDPConn, error) {
+	network, level, option := "udp4", unix.IPPROTO_IP, unix.IP_RECVERR
+	if !addr.Is4() {
+		network, level, option = "udp6", unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var sockErr error
+		if err := c.Control(func(fd uintptr) { sockErr = unix.SetsockoptInt(int(fd), level, option, 1) }); err != nil {
+			return err
+		}
+		if sockErr != nil {
+			return fmt.Errorf("asking for ICMP errors: %w", sockErr)
+		}
+		return nil
+	}}
+	pc, err := lc.ListenPacket(context.Background(), network, ":0")
+	if err != nil {
+		return nil, err
+	}
+	return pc.(*net.UDPConn), nil
+}
+
+// readUDPAnswer reads datagrams until one from dest, or one answering req
+// from elsewhere, arrives (see exchangeUDP).
+func readUDPAnswer(conn *net.UDPConn, buf []byte, dest netip.AddrPort, req wire.Request) ([]byte, error) {
+	for {
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return nil, err
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		a, err := wire.ParseAnswer(buf[:n], req)
+		switch {
+		case errors.Is(err, wire.ErrOtherNonce):
+			continue
+		case from != dest && err != nil:
+			continue
+		case from != dest:
+			return nil, &wrongSourceError{from: from, to: dest, peer: a.Peer()}
+		}
+		return buf[:n], nil
+	}
+}
+
+// wrongSourceError is an answer to the probe that came from another
+// address than the probe was sent to.
+type wrongSourceError struct {
+	from, to netip.AddrPort
+	// peer is the identity the answer carries.
+	peer string
+}
+
+func (e *wrongSourceError) Error() string {
+	return fmt.Sprintf("answered by %s from %s, the probe was sent to %s", e.peer, e.from, e.to)
 }
 
 // ctxErr prefers the context's error once the context has ended, so a probe

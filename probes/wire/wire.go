@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -79,7 +80,13 @@ func ParseRequest(b []byte) (Request, error) {
 	return r, nil
 }
 
-// ParseAnswer decodes an answer and checks that it answers req.
+// ErrOtherNonce marks an answer to another request than the one given: over
+// UDP, a late answer to an earlier probe that used the same source port.
+var ErrOtherNonce = errors.New("the answer carries another request's nonce")
+
+// ParseAnswer decodes an answer and checks that it answers req; an answer
+// to another request is returned along with an error wrapping
+// ErrOtherNonce.
 func ParseAnswer(b []byte, req Request) (Answer, error) {
 	var a Answer
 	if err := json.Unmarshal(bytes.TrimSpace(b), &a); err != nil {
@@ -89,7 +96,7 @@ func ParseAnswer(b []byte, req Request) (Answer, error) {
 		return Answer{}, fmt.Errorf("probe answer has protocol version %d, want %d", a.Version, Version)
 	}
 	if a.Nonce != req.Nonce {
-		return a, fmt.Errorf("probe answer from %s carries nonce %q, want %q", a.Peer(), a.Nonce, req.Nonce)
+		return a, fmt.Errorf("probe answer from %s carries nonce %q, want %q: %w", a.Peer(), a.Nonce, req.Nonce, ErrOtherNonce)
 	}
 	return a, nil
 }

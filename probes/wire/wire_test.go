@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -38,8 +39,12 @@ func TestParseAnswerRejects(t *testing.T) {
 		"other version": `{"v":2,"nonce":"` + req.Nonce + `","identity":"x/a"}`,
 		"other nonce":   `{"v":1,"nonce":"00","identity":"x/a"}`,
 	} {
-		if _, err := ParseAnswer([]byte(b), req); err == nil {
+		_, err := ParseAnswer([]byte(b), req)
+		if err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+		if errors.Is(err, ErrOtherNonce) != (name == "other nonce") {
+			t.Errorf("%s: %v; ErrOtherNonce only for another request's nonce", name, err)
 		}
 	}
 }
