@@ -6,6 +6,7 @@
 //	netpolcheck-probe serve --identity NS/POD --port 80,81/TCP,UDP,SCTP
 //	netpolcheck-probe connect --host H --port P --protocol TCP|UDP|SCTP|ICMP|DNS [--expect NS/POD] [--timeout 1s]
 //	netpolcheck-probe batch [--workers N] < probes.json
+//	netpolcheck-probe ready --port 80/TCP --port 81/UDP ... [--timeout 1s]
 //	netpolcheck-probe idle
 //
 // connect and batch resolve names with the system's resolver, or, given
@@ -18,7 +19,11 @@
 // serve prints "ready" on standard output once every port listens and stops
 // on SIGTERM or SIGINT. connect prints one JSON result and exits 0 whenever
 // the probe ran, whatever its outcome. batch reads a JSON array of probes on
-// standard input and writes one JSON result per line. idle waits for SIGTERM
+// standard input and writes one JSON result per line. ready probes each
+// port on 127.0.0.1, all at once, and exits 0 when every one answers (with
+// any identity), 1 naming those that do not: it is the exec readiness probe
+// of the suites' pods, which shares the pod's network namespace and so
+// never crosses the node-to-pod path that policies may block. idle waits for SIGTERM
 // or SIGINT: it is what a container runs that only probes out (kube exec
 // runs batch beside it) and serves nothing.
 package main
@@ -34,6 +39,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -64,7 +70,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: netpolcheck-probe serve|connect|batch|idle [flags]", errUsage)
+		return fmt.Errorf("%w: netpolcheck-probe serve|connect|batch|ready|idle [flags]", errUsage)
 	}
 	switch args[0] {
 	case "serve":
@@ -73,6 +79,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return connect(ctx, args[1:], stdout, stderr)
 	case "batch":
 		return runBatch(ctx, args[1:], stdin, stdout, stderr)
+	case "ready":
+		return ready(ctx, args[1:], stdout, stderr)
 	case "idle":
 		if err := parse(newFlagSet("idle", stderr), args[1:]); err != nil {
 			return err
@@ -80,7 +88,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		<-ctx.Done()
 		return nil
 	}
-	return fmt.Errorf("%w: unknown command %q (want serve, connect, batch or idle)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown command %q (want serve, connect, batch, ready or idle)", errUsage, args[0])
 }
 
 // portFlags collects repeated --port values.
@@ -191,4 +199,47 @@ func runBatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		err = fmt.Errorf("closing the SCTP stack: %w", closeErr)
 	}
 	return err
+}
+
+// readyHost is where ready probes the ports: the pod's own loopback.
+const readyHost = "127.0.0.1"
+
+func ready(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ready", stderr)
+	timeout := fs.Duration("timeout", time.Second, "timeout of each port's probe")
+	sctpMode := fs.String("sctp", string(sctp.Auto), "SCTP implementation: auto, kernel or userspace")
+	var ports portFlags
+	fs.Var(&ports, "port", "PORT[,PORT...][/PROTO[,PROTO...]] that must answer (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if len(ports) == 0 {
+		return fmt.Errorf("%w: ready needs at least one --port", errUsage)
+	}
+	probes := make([]matrix.Probe, len(ports))
+	for i, p := range ports {
+		probes[i] = matrix.Probe{ID: i, Host: readyHost, Port: p.Port, Protocol: p.Protocol, TimeoutMillis: timeout.Milliseconds()}
+	}
+	p := prober.New(sctp.Mode(*sctpMode))
+	results := make([]matrix.Result, len(probes))
+	var wg sync.WaitGroup
+	for i, pr := range probes {
+		wg.Go(func() { results[i] = p.Run(ctx, pr) })
+	}
+	wg.Wait()
+	closeErr := p.Close()
+	var silent []string
+	for i, r := range results {
+		if r.Outcome != matrix.Connected {
+			silent = append(silent, fmt.Sprintf("%s: %s (%s)", ports[i], r.Outcome, r.Detail))
+		}
+	}
+	if len(silent) > 0 {
+		return fmt.Errorf("not ready: %d of %d ports do not answer on %s: %s", len(silent), len(ports), readyHost, strings.Join(silent, "; "))
+	}
+	if closeErr != nil {
+		return fmt.Errorf("closing the SCTP stack: %w", closeErr)
+	}
+	fmt.Fprintln(stdout, "ready")
+	return nil
 }

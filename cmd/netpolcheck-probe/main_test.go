@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/netpolcheck/netpolcheck/matrix"
+	"github.com/netpolcheck/netpolcheck/probes/server"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -25,6 +26,8 @@ func TestUsageErrors(t *testing.T) {
 		{"connect", "--host", "127.0.0.1", "extra"},
 		{"batch", "--workers", "many"},
 		{"idle", "--port", "80"},
+		{"ready"},
+		{"ready", "--port", "80/ICMP"},
 	} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), args, strings.NewReader(""), &bytes.Buffer{}, &stderr)
@@ -97,5 +100,41 @@ func TestBatchReadsProbesAndWritesResults(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Outcome != matrix.Refused {
 			t.Errorf("line %q: %+v, %v; want refused", line, r, err)
 		}
+	}
+}
+
+func TestReadyWaitsForEveryPort(t *testing.T) {
+	port := closedLoopbackPort(t)
+	spec := strconv.Itoa(port) + "/TCP,UDP"
+	readyArgs := []string{"ready", "--port", spec, "--timeout", "300ms"}
+	err := run(context.Background(), readyArgs, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "2 of 2 ports do not answer") || !strings.Contains(err.Error(), strconv.Itoa(port)+"/UDP: refused") {
+		t.Fatalf("ready before the server listens: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	listening := make(chan struct{})
+	ports, err := server.ParsePortSpec(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		served <- server.Serve(ctx, server.Config{Identity: "x/a", Ports: ports}, func() { close(listening) })
+	}()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	select {
+	case <-listening:
+	case err := <-served:
+		t.Fatalf("serve: %v", err)
+	}
+	var stdout bytes.Buffer
+	if err := run(context.Background(), readyArgs, strings.NewReader(""), &stdout, &bytes.Buffer{}); err != nil || stdout.String() != "ready\n" {
+		t.Errorf("ready while the server listens: %v, output %q", err, stdout.String())
 	}
 }

@@ -22,9 +22,27 @@ const ProbeContainer = "probe"
 // podReadyTimeout bounds the wait for a scenario's pods.
 const podReadyTimeout = 3 * time.Minute
 
+// Readiness of the probe pods: the probe container's exec probe
+// `netpolcheck-probe ready` probes every port the pod serves on the pod's
+// own loopback. An exec probe shares the pod's network namespace, so it
+// never crosses the node-to-pod path that policies may block on some CNIs
+// (a tcpSocket or HTTP probe from the kubelet would). The startup probe
+// runs every second until the servers answer, so a pod is Ready about as
+// soon as they listen; the readiness probe then checks them every ten
+// seconds, so a server that stays down (three checks in a row) takes its
+// pod out of Ready.
+const (
+	startupPeriodSeconds   = 1
+	startupFailures        = 180
+	readinessPeriodSeconds = 10
+	readinessFailures      = 3
+	readyTimeoutSeconds    = 3
+)
+
 // PodObject returns the pod a model pod becomes in namespace: one container
 // per model container, serving its ports with the probe agent (which answers
-// with the pod's identity), plus the probe container.
+// with the pod's identity), plus the probe container, which is ready once
+// every port answers (see readyProbe).
 func PodObject(namespace string, p matrix.Pod, image string) *corev1.Pod {
 	env := []corev1.EnvVar{
 		{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
@@ -32,16 +50,12 @@ func PodObject(namespace string, p matrix.Pod, image string) *corev1.Pod {
 	}
 	security := &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_RAW"}}}
 	grace := int64(1)
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: namespace, Labels: p.Labels},
-		Spec: corev1.PodSpec{
-			TerminationGracePeriodSeconds: &grace,
-			Containers: []corev1.Container{{
-				Name: ProbeContainer, Image: image, Env: env, SecurityContext: security,
-				Command: []string{transport.DefaultBinary, "idle"},
-			}},
-		},
+	probe := corev1.Container{
+		Name: ProbeContainer, Image: image, Env: env, SecurityContext: security,
+		Command: []string{transport.DefaultBinary, "idle"},
 	}
+	var servers []corev1.Container
+	var served []string
 	for _, c := range p.Containers {
 		if len(c.Ports) == 0 {
 			continue
@@ -53,13 +67,41 @@ func PodObject(namespace string, p matrix.Pod, image string) *corev1.Pod {
 			if proto == "" {
 				proto = corev1.ProtocolTCP
 			}
-			args = append(args, "--port", fmt.Sprintf("%d/%s", port.ContainerPort, proto))
+			spec := fmt.Sprintf("%d/%s", port.ContainerPort, proto)
+			args = append(args, "--port", spec)
+			served = append(served, spec)
 			container.Ports = append(container.Ports, corev1.ContainerPort{Name: port.Name, ContainerPort: port.ContainerPort, Protocol: proto})
 		}
 		container.Command = args
-		pod.Spec.Containers = append(pod.Spec.Containers, container)
+		servers = append(servers, container)
 	}
-	return pod
+	if len(served) > 0 {
+		probe.StartupProbe = readyProbe(served, startupPeriodSeconds, startupFailures)
+		probe.ReadinessProbe = readyProbe(served, readinessPeriodSeconds, readinessFailures)
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: namespace, Labels: p.Labels},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: &grace,
+			Containers:                    append([]corev1.Container{probe}, servers...),
+		},
+	}
+}
+
+// readyProbe is an exec probe that succeeds when every port spec (80/TCP)
+// answers on the pod's loopback.
+func readyProbe(ports []string, periodSeconds, failures int32) *corev1.Probe {
+	cmd := []string{transport.DefaultBinary, "ready"}
+	for _, p := range ports {
+		cmd = append(cmd, "--port", p)
+	}
+	return &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: cmd}},
+		PeriodSeconds:    periodSeconds,
+		TimeoutSeconds:   readyTimeoutSeconds,
+		SuccessThreshold: 1,
+		FailureThreshold: failures,
+	}
 }
 
 // waitPodsRunning waits until every named pod runs with an IP and is ready,
