@@ -20,7 +20,7 @@
 // on SIGTERM or SIGINT. connect prints one JSON result and exits 0 whenever
 // the probe ran, whatever its outcome. batch reads a JSON array of probes on
 // standard input and writes one JSON result per line. ready probes each
-// port on 127.0.0.1, all at once, and exits 0 when every one answers (with
+// port on 127.0.0.1, one after the other, and exits 0 when every one answers (with
 // any identity), 1 naming those that do not: it is the exec readiness probe
 // of the suites' pods, which shares the pod's network namespace and so
 // never crosses the node-to-pod path that policies may block. idle waits for SIGTERM
@@ -39,7 +39,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -216,29 +215,17 @@ func ready(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(ports) == 0 {
 		return fmt.Errorf("%w: ready needs at least one --port", errUsage)
 	}
-	probes := make([]matrix.Probe, len(ports))
+	pps := make([]matrix.PortProtocol, len(ports))
 	for i, p := range ports {
-		probes[i] = matrix.Probe{ID: i, Host: readyHost, Port: p.Port, Protocol: p.Protocol, TimeoutMillis: timeout.Milliseconds()}
+		pps[i] = matrix.PortProtocol{Port: p.Port, Protocol: p.Protocol}
 	}
 	p := prober.New(sctp.Mode(*sctpMode))
-	results := make([]matrix.Result, len(probes))
-	var wg sync.WaitGroup
-	for i, pr := range probes {
-		wg.Go(func() { results[i] = p.Run(ctx, pr) })
+	err := p.Listening(ctx, readyHost, pps, *timeout)
+	if closeErr := p.Close(); err == nil && closeErr != nil {
+		err = fmt.Errorf("closing the SCTP stack: %w", closeErr)
 	}
-	wg.Wait()
-	closeErr := p.Close()
-	var silent []string
-	for i, r := range results {
-		if r.Outcome != matrix.Connected {
-			silent = append(silent, fmt.Sprintf("%s: %s (%s)", ports[i], r.Outcome, r.Detail))
-		}
-	}
-	if len(silent) > 0 {
-		return fmt.Errorf("not ready: %d of %d ports do not answer on %s: %s", len(silent), len(ports), readyHost, strings.Join(silent, "; "))
-	}
-	if closeErr != nil {
-		return fmt.Errorf("closing the SCTP stack: %w", closeErr)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintln(stdout, "ready")
 	return nil

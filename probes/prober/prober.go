@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -127,6 +128,28 @@ func (p *Prober) Run(ctx context.Context, probe matrix.Probe) matrix.Result {
 		return result(matrix.WrongPeer, a.Peer(), fmt.Sprintf("answered by %s, expected %s", a.Identity, probe.Expect))
 	}
 	return result(matrix.Connected, a.Peer(), "")
+}
+
+// Listening probes every port on host, one after the other (a server that
+// listens answers at once, a port nobody serves refuses at once), each
+// within timeout, and returns nil when all of them answer (with any
+// identity), or an error naming those that do not. It is `netpolcheck-probe
+// ready`: host is the pod's loopback.
+func (p *Prober) Listening(ctx context.Context, host string, ports []matrix.PortProtocol, timeout time.Duration) error {
+	results := make([]matrix.Result, len(ports))
+	for i, pp := range ports {
+		results[i] = p.Run(ctx, matrix.Probe{ID: i, Host: host, Port: pp.Port, Protocol: pp.Protocol, TimeoutMillis: timeout.Milliseconds()})
+	}
+	var silent []string
+	for i, r := range results {
+		if r.Outcome != matrix.Connected {
+			silent = append(silent, fmt.Sprintf("%s: %s (%s)", ports[i], r.Outcome, r.Detail))
+		}
+	}
+	if len(silent) > 0 {
+		return fmt.Errorf("not ready: %d of %d ports do not answer on %s: %s", len(silent), len(ports), host, strings.Join(silent, "; "))
+	}
+	return nil
 }
 
 // resolve turns the probe's host into one address: an IP literal as is, a

@@ -122,3 +122,36 @@ func TestProberRequiresATimeout(t *testing.T) {
 		t.Errorf("result = %+v", r)
 	}
 }
+
+func TestListeningOnTheLoopback(t *testing.T) {
+	netlab.RequireRoot(t)
+	lab := netlab.New(t, "x/a")
+	node := lab.Node("x/a")
+	var all []matrix.PortProtocol
+	var ports []server.Port
+	for _, proto := range []corev1.Protocol{"TCP", "UDP", "SCTP"} {
+		all = append(all, matrix.PortProtocol{Port: 80, Protocol: proto})
+		ports = append(ports, server.Port{Port: 80, Protocol: proto})
+	}
+	listening := func(pps ...matrix.PortProtocol) error {
+		var err error
+		lab.Do(node, func() {
+			p := prober.New(sctp.Userspace)
+			err = p.Listening(context.Background(), "127.0.0.1", pps, 500*time.Millisecond)
+			if cerr := p.Close(); cerr != nil {
+				t.Errorf("closing the prober: %v", cerr)
+			}
+		})
+		return err
+	}
+	if err := listening(all...); err == nil || !strings.Contains(err.Error(), "3 of 3 ports do not answer on 127.0.0.1") {
+		t.Errorf("before serving: %v", err)
+	}
+	serveIn(t, lab, "x/a", "x/a", ports...)
+	if err := listening(all...); err != nil {
+		t.Errorf("while serving: %v", err)
+	}
+	if err := listening(append(all, matrix.PortProtocol{Port: 81, Protocol: "SCTP"})...); err == nil || !strings.Contains(err.Error(), "1 of 4 ports do not answer on 127.0.0.1: 81/SCTP: refused") {
+		t.Errorf("with a port nobody serves: %v", err)
+	}
+}
