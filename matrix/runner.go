@@ -3,7 +3,6 @@ package matrix
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -458,12 +457,13 @@ func (r *Runner) checkRefusals(ctx context.Context, endpoints []Endpoint, cells 
 		}
 	}
 	var checks []sourcedProbe
-	var checked []listener
+	var checked []listener // aligned with checks
 	for i, c := range cells {
 		k := key(c)
-		if _, ok := self[k]; ok || results[i].Outcome != Refused || !r.isSource(endpoints[c.to]) || slices.Contains(checked, k) {
+		if _, ok := self[k]; ok || results[i].Outcome != Refused || !r.isSource(endpoints[c.to]) {
 			continue
 		}
+		self[k] = Result{} // until checked
 		checked = append(checked, k)
 		checks = append(checks, sourcedProbe{from: c.to, probe: Probe{Host: c.host, Port: c.result.Port, Protocol: c.result.Protocol,
 			Expect: endpoints[c.to].Name, TimeoutMillis: timeout.Milliseconds()}})

@@ -428,3 +428,24 @@ func TestRunnerChecksARefusingServerWhoseOwnCellIsNotInTheRound(t *testing.T) {
 		t.Errorf("y/b probed its own 80/TCP %d times, want 4", self)
 	}
 }
+
+func TestRunnerKeepsRefusalsFromDestinationsItCannotProbeFrom(t *testing.T) {
+	e, table := runnerFixture(t)
+	fake := newFake(listeningServers(table, yb80, func(int) bool { return false }))
+	notYB := func(ep matrix.Endpoint) bool { return ep.Name != "y/b" }
+	rep, err := (&matrix.Runner{Transport: fake, Sources: notYB, Convergence: -1}).Run(context.Background(), table, e.Endpoints())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the cells the API allows to y/b fail, refused: no probe error.
+	for _, c := range rep.Failures() {
+		if c.To != "y/b" || !c.Expected || c.Last.Outcome != matrix.Refused {
+			t.Errorf("%s: expected allowed=%v, observed %s", c.Cell, c.Expected, c.Last.Outcome)
+		}
+	}
+	for _, c := range deniedCellsTo(t, rep, yb80) {
+		if c.Last.Outcome != matrix.Refused {
+			t.Errorf("%s: %s, want the refusal kept as a verdict", c.Cell, c.Last.Outcome)
+		}
+	}
+}
