@@ -396,6 +396,12 @@ func (r *Runner) transportRetries() int {
 	return r.TransportRetries
 }
 
+// probe is the cell's probe (sent from c.from, or from c.to to check its
+// server).
+func (c *pendingCell) probe(endpoints []Endpoint, timeout time.Duration) Probe {
+	return Probe{Host: c.host, Port: c.result.Port, Protocol: c.result.Protocol, Expect: endpoints[c.to].Name, TimeoutMillis: timeout.Milliseconds()}
+}
+
 // sourcedProbe is one probe with the endpoint it is sent from.
 type sourcedProbe struct {
 	from  int
@@ -410,8 +416,7 @@ type sourcedProbe struct {
 func (r *Runner) probeCells(ctx context.Context, endpoints []Endpoint, cells, icmp []*pendingCell, timeout time.Duration, report *Report, probed func(int)) ([]Result, error) {
 	probes := make([]sourcedProbe, 0, len(cells)+len(icmp))
 	for _, c := range cells {
-		probes = append(probes, sourcedProbe{from: c.from, cell: true, probe: Probe{Host: c.host, Port: c.result.Port, Protocol: c.result.Protocol,
-			Expect: endpoints[c.to].Name, TimeoutMillis: timeout.Milliseconds()}})
+		probes = append(probes, sourcedProbe{from: c.from, cell: true, probe: c.probe(endpoints, timeout)})
 	}
 	for _, c := range icmp {
 		probes = append(probes, sourcedProbe{from: c.from, probe: Probe{Host: c.host, Protocol: ProtocolICMP,
@@ -429,10 +434,9 @@ func (r *Runner) probeCells(ctx context.Context, endpoints []Endpoint, cells, ic
 
 // listener is a destination's server on one address and port.
 type listener struct {
-	to       int
-	host     string
-	port     int32
-	protocol string
+	to   int
+	host string
+	pp   PortProtocol
 }
 
 // checkRefusals keeps a refusal as a verdict (denied) only when the
@@ -449,7 +453,7 @@ type listener struct {
 func (r *Runner) checkRefusals(ctx context.Context, endpoints []Endpoint, cells []*pendingCell, results []Result, timeout time.Duration, report *Report) error {
 	self := map[listener]Result{}
 	key := func(c *pendingCell) listener {
-		return listener{to: c.to, host: c.host, port: c.result.Port, protocol: string(c.result.Protocol)}
+		return listener{to: c.to, host: c.host, pp: c.result.PortProtocol()}
 	}
 	for i, c := range cells {
 		if c.from == c.to {
@@ -465,8 +469,7 @@ func (r *Runner) checkRefusals(ctx context.Context, endpoints []Endpoint, cells 
 		}
 		self[k] = Result{} // until checked
 		checked = append(checked, k)
-		checks = append(checks, sourcedProbe{from: c.to, probe: Probe{Host: c.host, Port: c.result.Port, Protocol: c.result.Protocol,
-			Expect: endpoints[c.to].Name, TimeoutMillis: timeout.Milliseconds()}})
+		checks = append(checks, sourcedProbe{from: c.to, probe: c.probe(endpoints, timeout)})
 	}
 	if len(checks) > 0 {
 		out, err := r.round(ctx, endpoints, checks, report, func(int) {})
