@@ -82,10 +82,11 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
-			Cells  []*matrix.CellResult `json:"cells"`
-			Wrong  int                  `json:"wrong"`
-			Rounds int                  `json:"rounds"`
-		}{rep.Cells, len(failures), rep.Rounds}); err != nil {
+			Cells            []*matrix.CellResult `json:"cells"`
+			Wrong            int                  `json:"wrong"`
+			Rounds           int                  `json:"rounds"`
+			TransportRetries int                  `json:"transportRetries,omitempty"`
+		}{rep.Cells, len(failures), rep.Rounds, rep.TransportRetries}); err != nil {
 			return err
 		}
 	} else {
