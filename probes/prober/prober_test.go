@@ -155,3 +155,22 @@ func TestListeningOnTheLoopback(t *testing.T) {
 		t.Errorf("with a port nobody serves: %v", err)
 	}
 }
+
+// A UDP probe through a DNAT (as to a Service's ClusterIP) connects: the
+// reply comes back from the address the probe was sent to, un-NATed by
+// conntrack, so reading on an unconnected socket changes nothing there.
+func TestUDPThroughDNAT(t *testing.T) {
+	netlab.RequireRoot(t)
+	lab := netlab.New(t, "x/a", "y/b")
+	serveIn(t, lab, "y/b", "y/b", server.Port{Port: 80, Protocol: "UDP"})
+	lab.Nft(lab.Router, `table ip npc_test_nat {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		ip daddr 10.99.2.99 udp dport 8080 dnat to 10.99.2.2:80
+	}
+}`)
+	r := probeFrom(t, lab, "x/a", matrix.Probe{Host: "10.99.2.99", Port: 8080, Protocol: "UDP", Expect: "y/b", TimeoutMillis: 1000})[0]
+	if r.Outcome != matrix.Connected || r.Peer != "y/b/serve-80-udp" {
+		t.Errorf("result %+v; want connected to y/b/serve-80-udp", r)
+	}
+}
