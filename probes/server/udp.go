@@ -11,7 +11,8 @@ import (
 // udpConn is a UDP socket bound to a wildcard address that answers from the
 // address each request was sent to (IP_PKTINFO / IPV6_PKTINFO). Without that
 // the kernel picks the source by route, and in a namespace with several
-// addresses the client's connected socket would drop the answer.
+// addresses the client would get the answer from another address than it
+// probed, which it reports as a wrong peer.
 type udpConn struct {
 	conn net.PacketConn
 	v4   *ipv4.PacketConn
