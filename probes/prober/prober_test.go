@@ -60,7 +60,8 @@ func TestProberOutcomes(t *testing.T) {
 	lab := netlab.New(t, "x/a", "y/b")
 	b := lab.Node("y/b")
 	// A second address on y/b: UDP and SCTP answers must come from the
-	// address the probe was sent to, or the client drops them.
+	// address the probe was sent to, or the client reports a wrong peer (UDP)
+	// or drops them (SCTP).
 	lab.AddAddress(b, "10.99.2.3/24")
 	lab.AddAddress(b, "fd00:10:99:2::3/64")
 	var ports []server.Port
