@@ -43,6 +43,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/netpolcheck/netpolcheck/matrix"
 )
 
 // Input is what the compiler reads: the node whose pods it enforces and the
@@ -322,8 +324,8 @@ func eligiblePod(p *corev1.Pod, node string) *pod {
 	for _, ctr := range p.Spec.Containers {
 		addPorts(ctr.Ports)
 	}
-	for _, ctr := range p.Spec.InitContainers {
-		if ctr.RestartPolicy != nil && *ctr.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+	for i := range p.Spec.InitContainers {
+		if ctr := &p.Spec.InitContainers[i]; matrix.IsSidecar(ctr) {
 			addPorts(ctr.Ports) // sidecars serve for the pod's whole life
 		}
 	}
