@@ -333,3 +333,32 @@ spec:
 		})
 	}
 }
+
+// TestSidecarNamedPortsMatchEngine: the compiler and the engine resolve named
+// ports against a pod's sidecars (restartable init containers) alike, for
+// ingress and egress.
+func TestSidecarNamedPortsMatchEngine(t *testing.T) {
+	m := kubemodel.Upstream(2).Model()
+	for i := range m.Pods {
+		if m.Pods[i].Namespace == "x" && m.Pods[i].Name == "a" {
+			m.Pods[i].Sidecars = []matrix.Container{{Name: "proxy", Ports: []matrix.ContainerPort{{Name: "proxy", ContainerPort: 81, Protocol: corev1.ProtocolTCP}}}}
+		}
+	}
+	policies := parse(t, `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: in-proxy}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress: [{ports: [{port: proxy}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: out-proxy, namespace: y}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress: [{ports: [{port: proxy}]}]
+`)
+	compare(t, "sidecar named ports", compileModel(t, m, 2, policies), policies)
+}
