@@ -26,7 +26,7 @@ type Namespace struct {
 }
 
 // Pod is a pod: where it lives, its labels, its IPs (the first one is the
-// primary) and the ports its containers declare.
+// primary) and the ports its containers and sidecars declare.
 type Pod struct {
 	Namespace  string            `json:"namespace"`
 	Name       string            `json:"name"`
@@ -34,6 +34,23 @@ type Pod struct {
 	IPs        []string          `json:"ips,omitempty"`
 	Node       string            `json:"node,omitempty"`
 	Containers []Container       `json:"containers,omitempty"`
+	// Sidecars are the pod's restartable init containers (see IsSidecar):
+	// they serve for the pod's whole life, and named ports resolve against
+	// their ports as against the containers'.
+	Sidecars []Container `json:"sidecars,omitempty"`
+}
+
+// IsSidecar reports whether an init container is a sidecar: with
+// restartPolicy Always it runs for the pod's whole life, so its ports count
+// like those of the pod's containers, for named ports in policies too.
+func IsSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+// serving returns the sidecars and then the containers of a pod: everything
+// that serves ports.
+func (p Pod) serving() []Container {
+	return append(append(make([]Container, 0, len(p.Sidecars)+len(p.Containers)), p.Sidecars...), p.Containers...)
 }
 
 // Container is a container of a pod with its declared ports.
@@ -160,8 +177,11 @@ func (m *Model) Validate() field.ErrorList {
 		}
 		errs = append(errs, validateIPs(path.Child("ips"), pod.IPs)...)
 		portNames := map[string]bool{}
-		for j, c := range pod.Containers {
-			cpath := path.Child("containers").Index(j)
+		for j, c := range pod.serving() {
+			cpath := path.Child("sidecars").Index(j)
+			if j >= len(pod.Sidecars) {
+				cpath = path.Child("containers").Index(j - len(pod.Sidecars))
+			}
 			if c.Name == "" {
 				errs = append(errs, field.Required(cpath.Child("name"), "a container needs a name"))
 			}
@@ -241,7 +261,7 @@ func (m *Model) Endpoints() []Endpoint {
 			IPs:       parseIPs(pod.IPs),
 			Labels:    pod.Labels,
 		}
-		for _, c := range pod.Containers {
+		for _, c := range pod.serving() {
 			for _, p := range c.Ports {
 				p.Protocol = protocolOrTCP(p.Protocol)
 				ep.Ports = append(ep.Ports, ServedPort{Container: c.Name, ContainerPort: p})

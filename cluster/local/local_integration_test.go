@@ -57,6 +57,11 @@ func startCluster(t *testing.T, name string, nodes int) (*local.Cluster, kuberne
 		t.Fatalf("up: %v", err)
 	}
 	t.Logf("cluster ready in %s", time.Since(started).Round(time.Millisecond))
+	for _, n := range c.Nodes {
+		if _, err := os.Stat(c.EnforcerReadyFile(n.Name)); err != nil {
+			t.Errorf("up returned before the enforcer of %s synced: %v", n.Name, err)
+		}
+	}
 	client, err := c.Client()
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,8 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
 )
 
-// nodeReadyTimeout bounds the wait for every node agent's first heartbeat.
+// nodeReadyTimeout bounds the wait for every node agent's first heartbeat,
+// and then for every enforcer's first sync.
 const nodeReadyTimeout = 60 * time.Second
 
 // Up starts a local cluster and returns once every node is Ready. On error,
@@ -125,6 +126,10 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := waitNodesReady(ctx, client, c.Nodes, started); err != nil {
 		return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
 	}
+	progress("waiting for the enforcers' first sync")
+	if err := c.waitEnforcersSynced(ctx); err != nil {
+		return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
+	}
 	progress("starting the cluster DNS (CoreDNS %s at %s)", controlplane.CoreDNSVersion, ClusterDNSIP)
 	if err := installDNS(ctx, client, cp.RESTConfig().CAData); err != nil {
 		return nil, err
@@ -222,7 +227,7 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 		},
 		{
 			Name: node.Name + "/enforcer", Path: filepath.Join(c.BinDir, EnforcerBinary),
-			Args:    append(append([]string{"--node-name", node.Name}, kube...), opts.enforcerArgs...),
+			Args:    append(append([]string{"--node-name", node.Name, "--ready-file", c.EnforcerReadyFile(node.Name)}, kube...), opts.enforcerArgs...),
 			LogFile: filepath.Join(dir, "logs", "enforcer.log"),
 		},
 		{
@@ -296,4 +301,33 @@ func nodeReady(n *corev1.Node, since time.Time) bool {
 		}
 	}
 	return false
+}
+
+// EnforcerReadyFile is the file a node's enforcer writes after its first
+// sync.
+func (c *Cluster) EnforcerReadyFile(node string) string {
+	return filepath.Join(c.StateDir, "nodes", node, "enforcer.ready")
+}
+
+// waitEnforcersSynced waits until every node's enforcer has written its
+// ready file: until then a pod's policies may not be enforced yet.
+func (c *Cluster) waitEnforcersSynced(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, nodeReadyTimeout)
+	defer cancel()
+	for {
+		var waiting []string
+		for _, n := range c.Nodes {
+			if _, err := os.Stat(c.EnforcerReadyFile(n.Name)); err != nil {
+				waiting = append(waiting, n.Name)
+			}
+		}
+		if len(waiting) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("enforcers not synced: %s: %w", strings.Join(waiting, ", "), context.Cause(ctx))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

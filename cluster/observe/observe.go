@@ -1,6 +1,6 @@
 // Package observe reads from a live cluster what the policy engine needs:
 // namespaces with their labels, pods with their labels, IPs and declared
-// container ports, and the NetworkPolicies in force, all as the API server
+// container ports (sidecars' included), and the NetworkPolicies in force, all as the API server
 // stores them (defaults applied).
 package observe
 
@@ -23,14 +23,23 @@ func Pod(pod *corev1.Pod) matrix.Pod {
 	for _, ip := range pod.Status.PodIPs {
 		mp.IPs = append(mp.IPs, ip.IP)
 	}
-	for _, c := range pod.Spec.Containers {
-		mc := matrix.Container{Name: c.Name}
-		for _, port := range c.Ports {
-			mc.Ports = append(mc.Ports, matrix.ContainerPort{Name: port.Name, ContainerPort: port.ContainerPort, Protocol: port.Protocol})
+	for i := range pod.Spec.InitContainers {
+		if c := &pod.Spec.InitContainers[i]; matrix.IsSidecar(c) {
+			mp.Sidecars = append(mp.Sidecars, container(c))
 		}
-		mp.Containers = append(mp.Containers, mc)
+	}
+	for i := range pod.Spec.Containers {
+		mp.Containers = append(mp.Containers, container(&pod.Spec.Containers[i]))
 	}
 	return mp
+}
+
+func container(c *corev1.Container) matrix.Container {
+	mc := matrix.Container{Name: c.Name}
+	for _, port := range c.Ports {
+		mc.Ports = append(mc.Ports, matrix.ContainerPort{Name: port.Name, ContainerPort: port.ContainerPort, Protocol: port.Protocol})
+	}
+	return mc
 }
 
 // Namespace reads a namespace with its labels.

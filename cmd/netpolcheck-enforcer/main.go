@@ -46,6 +46,8 @@ func run(args []string) error {
 	netns := flags.String("netns", "", "network namespace (path) whose nftables to program; the current one when empty")
 	profile := flags.String("profile", string(enforcer.ProfileCorrect), "behaviour: correct, none (enforce nothing) or delay (program each change --delay late)")
 	delay := flags.Duration("delay", 2*time.Second, "how long the delay profile holds back each change")
+	resync := flags.Duration("resync", 30*time.Second, "rewrite the whole table this often, restoring it when something else flushed or deleted it; 0 turns it off")
+	readyFile := flags.String("ready-file", "", "write this file once the first sync has programmed the cluster's policies (removed at start); off when empty")
 	metricsAddr := flags.String("metrics-addr", "", "serve /metrics on this loopback address, e.g. 127.0.0.1:9740; off when empty")
 	uninstall := flags.Bool("uninstall", false, "delete the nftables table (every pod of the node open again) and exit")
 	verbose := flags.Bool("v", false, "log debug messages, including syncs that changed nothing")
@@ -77,7 +79,13 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating kube client: %w", err)
 	}
-	e, err := enforcer.New(client, nftables, enforcer.Options{Node: *nodeName, Profile: p, Delay: *delay, Logger: logger})
+	opts := enforcer.Options{Node: *nodeName, Profile: p, Delay: *delay, Resync: *resync, Logger: logger}
+	if *readyFile != "" {
+		if opts.OnCommit, err = enforcer.ReadyFile(*readyFile, logger); err != nil {
+			return err
+		}
+	}
+	e, err := enforcer.New(client, nftables, opts)
 	if err != nil {
 		return err
 	}

@@ -129,6 +129,12 @@ func TestRBAC(t *testing.T) {
 			t.Errorf("the ClusterRole does not allow get/list/watch on %q %s", want[0], want[1])
 		}
 	}
+	if !slices.ContainsFunc(objs.ClusterRole.Rules, func(r rbacv1.PolicyRule) bool {
+		return slices.Contains(r.APIGroups, "") && slices.Contains(r.Resources, "events") &&
+			slices.Contains(r.Verbs, "create") && slices.Contains(r.Verbs, "get") && slices.Contains(r.Verbs, "update")
+	}) {
+		t.Error("the ClusterRole does not allow the enforcer to create, get and update events")
+	}
 	binding := objs.ClusterRoleBinding
 	if binding.RoleRef.Name != objs.ClusterRole.Name || binding.RoleRef.Kind != "ClusterRole" {
 		t.Errorf("the binding refers to %v, not the ClusterRole %s", binding.RoleRef, objs.ClusterRole.Name)

@@ -9,6 +9,16 @@
 // to be synced and replaces the whole table in one transaction; until it
 // commits, the rules of a previous run stay in force, so a restart never
 // opens an isolated pod. Later syncs send only the set elements that changed.
+// Every Options.Resync the whole table is rewritten from the last programmed
+// ruleset, which restores it within that bound when something outside the
+// enforcer flushed or deleted it.
+//
+// The enforcer fails closed: when a policy cannot be compiled at all (its
+// podSelector does not parse, which the API server never lets through), the
+// ruleset without it could open the pods it isolates, so the enforcer keeps
+// programming the previous ruleset, and reports each such policy: an error in
+// the log, the gauge netpolcheck_enforcer_unenforceable_policies, and a
+// Warning event (reason PolicyNotEnforced) on the NetworkPolicy.
 //
 // Behaviour profiles exist to test the harness itself: ProfileNone enforces
 // nothing (like a CNI without NetworkPolicy support), ProfileDelay enforces
@@ -77,6 +87,9 @@ type Options struct {
 	RetryAfter time.Duration
 	// Logger receives a line per sync; nil discards them.
 	Logger *slog.Logger
+	// Resync is how often the whole table is rewritten, repairing changes
+	// made from outside; zero means never.
+	Resync time.Duration
 	// OnCommit, when set, is called after every sync that succeeded.
 	OnCommit func(Commit)
 }
@@ -97,6 +110,9 @@ type Commit struct {
 	// when the sync was not caused by an event).
 	Events       int
 	EventLatency time.Duration
+	// Unenforceable lists the policies that could not be compiled. When it is
+	// not empty, Programmed is the previous ruleset, kept in force.
+	Unenforceable []*compiler.UnenforceableError
 }
 
 // Enforcer is the controller of one node.
@@ -114,6 +130,12 @@ type Enforcer struct {
 	mu            sync.Mutex
 	pendingSince  time.Time
 	pendingEvents int
+
+	// programmed is the last ruleset this enforcer programmed, nil before
+	// its first one; reported holds the message of every unenforceable
+	// policy an event was posted for, by namespace/name.
+	programmed *compiler.Ruleset
+	reported   map[string]string
 }
 
 // New returns an enforcer that reads the cluster through client and programs
@@ -145,6 +167,7 @@ func New(client kubernetes.Interface, nftables knftables.Interface, opts Options
 		log:        log.With("node", opts.Node, "profile", string(opts.Profile)),
 		metrics:    NewMetrics(),
 		wake:       make(chan struct{}, 1),
+		reported:   map[string]string{},
 	}, nil
 }
 
@@ -233,6 +256,12 @@ func (e *Enforcer) takePending() (since time.Time, events int) {
 func (e *Enforcer) loop(ctx context.Context, l listers) {
 	seq := 0
 	retry := e.opts.RetryAfter
+	var resync <-chan time.Time
+	if e.opts.Resync > 0 {
+		ticker := time.NewTicker(e.opts.Resync)
+		defer ticker.Stop()
+		resync = ticker.C
+	}
 	for {
 		if e.opts.Profile == ProfileDelay && !sleep(ctx, e.untilDelayed()) {
 			return
@@ -251,19 +280,23 @@ func (e *Enforcer) loop(ctx context.Context, l listers) {
 			continue
 		}
 		retry = e.opts.RetryAfter
-		if !e.awaitEvent(ctx) {
+		if !e.awaitEvent(ctx, resync) {
 			return
 		}
 	}
 }
 
-// awaitEvent waits until an event is pending, or ctx ends (false). A wake
-// signal whose event an earlier sync already took in is skipped.
-func (e *Enforcer) awaitEvent(ctx context.Context) bool {
+// awaitEvent waits until an event is pending, or a resync is due (the next
+// sync is then a full one), or ctx ends (false). A wake signal whose event an
+// earlier sync already took in is skipped.
+func (e *Enforcer) awaitEvent(ctx context.Context, resync <-chan time.Time) bool {
 	for {
 		select {
 		case <-ctx.Done():
 			return false
+		case <-resync:
+			e.programmer.Reset()
+			return true
 		case <-e.wake:
 		}
 		e.mu.Lock()
@@ -316,17 +349,30 @@ func (e *Enforcer) sync(ctx context.Context, l listers, seq int) error {
 			e.log.Warn("some policies could not be compiled in full", "err", problems)
 		}
 	}
+	unenforceable := compiler.Unenforceable(problems)
+	e.report(ctx, in.Policies, unenforceable)
+	if len(unenforceable) > 0 {
+		if e.programmed == nil {
+			// Nothing programmed yet: whatever the table holds (the rules
+			// of a previous run, if any) stays as it is.
+			e.log.Error("policies cannot be enforced; leaving the table as it is until they are fixed or deleted", "seq", seq, "unenforceable", len(unenforceable))
+			return nil
+		}
+		e.log.Error("policies cannot be enforced; keeping the previous ruleset until they are fixed or deleted", "seq", seq, "unenforceable", len(unenforceable))
+		desired = e.programmed
+	}
 	compiled := time.Now()
 	res, err := e.programmer.Sync(ctx, desired)
 	if err != nil {
 		e.restorePending(since, events)
 		return err
 	}
+	e.programmed = desired
 	done := time.Now()
 	c := Commit{
 		Seq: seq, Input: in, Programmed: res,
 		Compile: compiled.Sub(start), Total: done.Sub(start),
-		Events: events,
+		Events: events, Unenforceable: unenforceable,
 	}
 	if events > 0 {
 		c.EventLatency = done.Sub(since)

@@ -2,6 +2,7 @@ package enforcer_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer"
 	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer/internal/kubemodel"
+	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer/nft"
 )
 
 // handwrittenCases are policy sets covering each feature once; the IPv6
@@ -234,4 +236,38 @@ spec: {podSelector: {matchLabels: {pod: a}}, policyTypes: [Ingress]}
 		}
 	}
 	c.check("after the delay")
+}
+
+// TestResyncRestoresDeletedTable: `nft delete table inet netpolcheck` on a
+// node opens its pods; the next resync restores the table within the resync
+// period, and the matrix matches the engine again.
+func TestResyncRestoresDeletedTable(t *testing.T) {
+	const resync = time.Second
+	c := newTestCluster(t, kubemodel.Upstream(1).Model())
+	c.start(enforcer.Options{Resync: resync})
+	c.apply(parsePolicies(t, "deny", `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny}
+spec: {podSelector: {matchLabels: {pod: a}}, policyTypes: [Ingress]}
+`))
+	c.check("before the deletion")
+	for node, ns := range c.topo.Nodes {
+		if out, err := ns.Exec("nft", "delete", "table", "inet", nft.TableName); err != nil {
+			t.Fatalf("%s: deleting the table: %v: %s", node, err, out)
+		}
+		deleted := time.Now()
+		for {
+			out, err := ns.Exec("nft", "list", "set", "inet", nft.TableName, "ingress-isolated-ip4")
+			if err == nil && strings.Contains(out, "elements") {
+				t.Logf("%s: table restored %v after its deletion", node, time.Since(deleted).Round(time.Millisecond))
+				break
+			}
+			if time.Since(deleted) > 2*resync {
+				t.Fatalf("%s: table not restored within %v (resync %v): %v %s", node, 2*resync, resync, err, out)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	c.check("after the resync")
 }

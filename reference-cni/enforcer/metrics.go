@@ -16,6 +16,7 @@ import (
 //	netpolcheck_enforcer_syncs_total{kind="full|incremental"}
 //	netpolcheck_enforcer_sync_errors_total
 //	netpolcheck_enforcer_compile_problems            1 when the last sync left something out
+//	netpolcheck_enforcer_unenforceable_policies      policies the last sync could not compile (previous ruleset kept)
 //	netpolcheck_enforcer_elements_added_total / _removed_total
 //	netpolcheck_enforcer_set_elements{set="..."}     after the last sync
 //	netpolcheck_enforcer_sync_duration_seconds       histogram, whole sync
@@ -26,6 +27,7 @@ type Metrics struct {
 	syncs          map[string]int
 	errors         int
 	problems       bool
+	unenforceable  int
 	added, removed int
 	sets           map[string]int
 	syncDuration   *histogram
@@ -62,6 +64,12 @@ func (m *Metrics) observe(c Commit, problems bool) {
 	m.lastSync = time.Now()
 }
 
+func (m *Metrics) observeUnenforceable(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.unenforceable = n
+}
+
 func (m *Metrics) observeError() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -91,6 +99,8 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	fmt.Fprintf(&b, "%ssync_errors_total %d\n", prefix, m.errors)
 	header("compile_problems", "gauge", "1 when the last sync left out a policy or peer it could not parse.")
 	fmt.Fprintf(&b, "%scompile_problems %d\n", prefix, map[bool]int{false: 0, true: 1}[m.problems])
+	header("unenforceable_policies", "gauge", "Policies the last sync could not compile at all; while there are any, the previous ruleset stays in force.")
+	fmt.Fprintf(&b, "%sunenforceable_policies %d\n", prefix, m.unenforceable)
 	header("elements_added_total", "counter", "Set elements added.")
 	fmt.Fprintf(&b, "%selements_added_total %d\n", prefix, m.added)
 	header("elements_removed_total", "counter", "Set elements removed.")

@@ -11,9 +11,20 @@
 // The first usable address of every range (network address + 1) is the
 // node-side gateway and is never allocated; neither is the network address
 // nor, for IPv4, the broadcast address.
+//
+// GC must not free an address whose ADD is still running, nor one allocated
+// after the GC call began (the runtime's list of valid attachments predates
+// it): an ADD marks its owner in flight (Begin) with a flock on a per-owner
+// file under inflight/, and ReleaseAllExcept spares owners whose mark is held
+// as well as allocations younger than the call (judged by the pool
+// directory's own file clock) plus a grace period: the runtime computes its
+// list before the call, so an ADD that ended just before may be missing
+// from it. A leaked allocation that young is freed by the next GC.
 package ipam
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,12 +34,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 const (
-	lockFileName         = "lock"
+	lockFileName    = "lock"
+	inflightDirName = "inflight"
+	// gcGrace is how much older than a GC call an allocation must be for
+	// the call to free it.
+	gcGrace              = 5 * time.Second
 	lastReservedPrefix   = "last_reserved_ip."
 	temporaryFilePattern = ".tmp-*"
 )
@@ -235,10 +251,14 @@ func (p *Pool) Lookup(owner Owner) ([]netip.Addr, error) {
 	return addrs, nil
 }
 
-// Release frees every address owner holds. Releasing an owner that holds
-// nothing is not an error.
+// Release frees every address owner holds and removes its in-flight mark
+// file (the runtime never runs two operations on one attachment at once).
+// Releasing an owner that holds nothing is not an error.
 func (p *Pool) Release(owner Owner) error {
 	_, err := p.releaseWhere(func(a Allocation) bool { return a.Owner == owner })
+	if rmErr := os.Remove(p.inflightPath(owner)); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+		err = errors.Join(err, rmErr)
+	}
 	if err != nil {
 		return fmt.Errorf("releasing addresses of %s: %w", owner, err)
 	}
@@ -246,17 +266,100 @@ func (p *Pool) Release(owner Owner) error {
 }
 
 // ReleaseAllExcept frees every allocation whose owner is not in keep, and
-// returns what it freed. It is the IPAM half of CNI GC.
+// returns what it freed. It is the IPAM half of CNI GC: it spares owners in
+// flight (see Begin) and allocations made less than gcGrace before the call
+// began, or after.
 func (p *Pool) ReleaseAllExcept(keep []Owner) ([]Allocation, error) {
 	valid := make(map[Owner]bool, len(keep))
 	for _, o := range keep {
 		valid[o] = true
 	}
-	freed, err := p.releaseWhere(func(a Allocation) bool { return !valid[a.Owner] })
+	called, err := p.fileClock()
 	if err != nil {
+		return nil, fmt.Errorf("collecting stale allocations: %w", err)
+	}
+	var checkErr error
+	freed, err := p.releaseWhere(func(a Allocation) bool {
+		if valid[a.Owner] {
+			return false
+		}
+		info, err := os.Stat(p.addrPath(a.Addr))
+		if err != nil || !info.ModTime().Before(called.Add(-gcGrace)) {
+			return false // gone already, or too young
+		}
+		busy, err := p.InFlight(a.Owner)
+		checkErr = errors.Join(checkErr, err)
+		return err == nil && !busy
+	})
+	if err = errors.Join(err, checkErr); err != nil {
 		return freed, fmt.Errorf("collecting stale allocations: %w", err)
 	}
 	return freed, nil
+}
+
+// Begin marks an operation (an ADD) on owner in flight until done is
+// called; operations on one owner wait for each other. The mark is a flock,
+// so a crashed plugin leaves none.
+func (p *Pool) Begin(owner Owner) (done func(), err error) {
+	dir := filepath.Join(p.dir, inflightDirName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the in-flight directory: %w", err)
+	}
+	f, err := os.OpenFile(p.inflightPath(owner), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("marking %s in flight: %w", owner, err)
+	}
+	if err := flock(f, unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("marking %s in flight: %w", owner, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// InFlight reports whether an operation on owner holds its mark.
+func (p *Pool) InFlight(owner Owner) (bool, error) {
+	f, err := os.Open(p.inflightPath(owner))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("checking whether %s is in flight: %w", owner, err)
+	}
+	defer f.Close()
+	switch err := flock(f, unix.LOCK_SH|unix.LOCK_NB); {
+	case errors.Is(err, unix.EWOULDBLOCK):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("checking whether %s is in flight: %w", owner, err)
+	}
+	return false, nil
+}
+
+// fileClock returns the current time as the pool directory's file system
+// records it (its timestamps are coarser than time.Now), to compare with
+// the allocations' modification times.
+func (p *Pool) fileClock() (time.Time, error) {
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		return time.Time{}, fmt.Errorf("creating IPAM directory: %w", err)
+	}
+	f, err := os.CreateTemp(p.dir, temporaryFilePattern)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("creating a clock file: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the clock file: %w", err)
+	}
+	return info.ModTime(), nil
+}
+
+// inflightPath names owner's mark after a hash of it, so any container ID
+// makes a safe file name.
+func (p *Pool) inflightPath(owner Owner) string {
+	sum := sha256.Sum256([]byte(owner.String()))
+	return filepath.Join(p.dir, inflightDirName, hex.EncodeToString(sum[:]))
 }
 
 // List returns every allocation in the pool, including addresses outside the

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 func newPool(t *testing.T, dir string, ranges ...string) *Pool {
@@ -175,6 +176,7 @@ func TestReleaseAllExcept(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(p.Dir(), "10.99.7.200"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	backdate(t, p)
 	freed, err := p.ReleaseAllExcept([]Owner{owner(0), owner(2)})
 	if err != nil {
 		t.Fatal(err)
@@ -224,4 +226,110 @@ func TestNewRejectsBadInput(t *testing.T) {
 	if _, err := New(t.TempDir(), "net", nil); err == nil {
 		t.Error("New accepted no ranges")
 	}
+}
+
+// backdate makes every allocation of p a minute old, older than any GC call
+// the test makes next.
+func backdate(t *testing.T, p *Pool) {
+	t.Helper()
+	all, err := p.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Minute)
+	for _, a := range all {
+		if err := os.Chtimes(p.addrPath(a.Addr), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReleaseAllExceptSparesInFlightAndYoung: GC frees neither the address of
+// an ADD still in flight nor one allocated as the call began, both missing
+// from the runtime's (older) list of valid attachments.
+func TestReleaseAllExceptSparesInFlightAndYoung(t *testing.T) {
+	p := newPool(t, t.TempDir(), "10.99.8.0/24")
+	for i := range 2 {
+		if _, err := p.Allocate(owner(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	backdate(t, p)
+	done, err := p.Begin(owner(0)) // owner 0's ADD is still running
+	if err != nil {
+		t.Fatal(err)
+	}
+	if busy, err := p.InFlight(owner(0)); !busy || err != nil {
+		t.Fatalf("InFlight(owner 0) = %v, %v during its ADD", busy, err)
+	}
+	if _, err := p.Allocate(owner(2)); err != nil { // young: not backdated
+		t.Fatal(err)
+	}
+	freed, err := p.ReleaseAllExcept(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(freed) != 1 || freed[0].Owner != owner(1) {
+		t.Errorf("freed %v, want only owner 1 (owner 0 in flight, owner 2 younger than the call)", freed)
+	}
+	done()
+	if busy, err := p.InFlight(owner(0)); busy || err != nil {
+		t.Fatalf("InFlight(owner 0) = %v, %v after its ADD", busy, err)
+	}
+	backdate(t, p)
+	if freed, err := p.ReleaseAllExcept(nil); err != nil || len(freed) != 2 {
+		t.Errorf("once done and old, GC freed %v (%v), want owners 0 and 2", freed, err)
+	}
+}
+
+// TestConcurrentAddAndGC runs ADD-like operations (mark, allocate, hold a
+// while, check) while GCs with an empty valid list run without pause: no
+// operation may lose its address before it ends.
+func TestConcurrentAddAndGC(t *testing.T) {
+	p := newPool(t, t.TempDir(), "10.99.9.0/24")
+	stop := make(chan struct{})
+	var gcs sync.WaitGroup
+	gcs.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := p.ReleaseAllExcept(nil); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	var adds sync.WaitGroup
+	for i := range 40 {
+		adds.Go(func() {
+			o := owner(i)
+			done, err := p.Begin(o)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer done()
+			addrs, err := p.Allocate(o)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			// Age the allocation past any GC call so only the mark protects it.
+			old := time.Now().Add(-time.Minute)
+			if err := os.Chtimes(p.addrPath(addrs[0]), old, old); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+			if held, err := p.Lookup(o); err != nil || len(held) != 1 || held[0] != addrs[0] {
+				t.Errorf("%s: during its ADD it holds %v (%v), want %s", o, held, err, addrs[0])
+			}
+		})
+	}
+	adds.Wait()
+	close(stop)
+	gcs.Wait()
 }

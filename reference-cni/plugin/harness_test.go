@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -162,6 +164,17 @@ func (n *node) allocations(t testing.TB) []ipam.Allocation {
 }
 
 // podVeths lists the node-side pod veths in the node's namespace.
+// backdateAllocations makes every allocation of the node a minute old.
+func (n *node) backdateAllocations(t testing.TB) {
+	t.Helper()
+	old := time.Now().Add(-time.Minute)
+	for _, a := range n.allocations(t) {
+		if err := os.Chtimes(filepath.Join(n.pool(t).Dir(), a.Addr.String()), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (n *node) podVeths(t testing.TB) []string {
 	t.Helper()
 	return linkNames(t, n.netns.Path, plugin.HostVethPrefix)

@@ -65,6 +65,11 @@ func cmdAdd(args *skel.CmdArgs) error {
 		return err
 	}
 	owner := ipam.Owner{ContainerID: args.ContainerID, IfName: args.IfName}
+	done, err := pool.Begin(owner) // a concurrent GC spares this attachment
+	if err != nil {
+		return err
+	}
+	defer done()
 	addrs, err := pool.Allocate(owner)
 	if exhausted := new(ipam.ExhaustedError); errors.As(err, &exhausted) {
 		return types.NewError(ErrAddressPoolExhausted, fmt.Sprintf("no free pod address: %v", exhausted), "")
@@ -257,10 +262,21 @@ func cmdGC(args *skel.CmdArgs) error {
 	if err != nil {
 		return fmt.Errorf("listing node links: %w", err)
 	}
+	// An ADD allocates before it creates its veth, so every veth listed
+	// above whose owner GC spared (an ADD in flight, a young allocation)
+	// has an address now: those veths stay.
+	remaining, err := pool.List()
+	if err != nil {
+		return err
+	}
+	holds := make(map[ipam.Owner]bool, len(remaining))
+	for _, a := range remaining {
+		holds[a.Owner] = true
+	}
 	var errs []error
 	for _, link := range links {
 		owner, ours := parseVethAlias(conf.Name, link.Attrs().Alias)
-		if !ours || isValid[owner] {
+		if !ours || isValid[owner] || holds[owner] {
 			continue
 		}
 		if err := deleteHostVeth(node, conf.Name, owner); err != nil {

@@ -151,6 +151,7 @@ func TestGCRemovesLeakedAttachment(t *testing.T) {
 	if got := len(n.podVeths(t)); got != 2 {
 		t.Fatalf("before GC the node has %d pod veths, want 2", got)
 	}
+	n.backdateAllocations(t) // GC spares allocations younger than its call
 
 	valid := []types.GCAttachment{{ContainerID: kept.rt.ContainerID, IfName: kept.rt.IfName}}
 	if err := n.cni.GCNetworkList(context.Background(), n.list, &libcni.GCArgs{ValidAttachments: valid}); err != nil {
@@ -171,6 +172,63 @@ func TestGCRemovesLeakedAttachment(t *testing.T) {
 	if err := n.cni.CheckNetworkList(context.Background(), n.list, kept.rt); err != nil {
 		t.Errorf("CHECK of the kept pod after GC: %v", err)
 	}
+}
+
+// TestGCDuringAdds runs GCs without pause while pods are added in parallel;
+// each GC gets the attachments whose ADD had returned before it started, as
+// a runtime's list is. No pod may lose its address or veth: afterwards every
+// pod passes CHECK and the pool holds one address per pod.
+func TestGCDuringAdds(t *testing.T) {
+	h := newHarness(t)
+	n := h.newNode(t, "gcadd", "10.244.1.0/24")
+	const pods = 30
+	rts := make([]*libcni.RuntimeConf, pods)
+	for i := range pods {
+		_, rts[i] = newPodNetns(t, fmt.Sprintf("g%d", i))
+	}
+	var mu sync.Mutex
+	var added []types.GCAttachment
+	stop := make(chan struct{})
+	var gcs sync.WaitGroup
+	gcRuns := 0
+	gcs.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			mu.Lock()
+			valid := slices.Clone(added)
+			mu.Unlock()
+			if err := n.cni.GCNetworkList(context.Background(), n.list, &libcni.GCArgs{ValidAttachments: valid}); err != nil {
+				t.Errorf("GC: %v", err)
+				return
+			}
+			gcRuns++
+		}
+	})
+	runAll(t, pods, func(i int) error {
+		if _, err := n.cni.AddNetworkList(context.Background(), n.list, rts[i]); err != nil {
+			return fmt.Errorf("ADD %d: %w", i, err)
+		}
+		mu.Lock()
+		added = append(added, types.GCAttachment{ContainerID: rts[i].ContainerID, IfName: rts[i].IfName})
+		mu.Unlock()
+		return nil
+	})
+	close(stop)
+	gcs.Wait()
+	t.Logf("%d GCs ran during %d parallel ADDs", gcRuns, pods)
+	if got := len(n.allocations(t)); got != pods {
+		t.Errorf("the pool holds %d addresses for %d pods", got, pods)
+	}
+	runAll(t, pods, func(i int) error {
+		if err := n.cni.CheckNetworkList(context.Background(), n.list, rts[i]); err != nil {
+			return fmt.Errorf("CHECK %d after the GCs: %w", i, err)
+		}
+		return nil
+	})
 }
 
 func TestConcurrentAddsGetDistinctAddresses(t *testing.T) {

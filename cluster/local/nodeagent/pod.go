@@ -105,8 +105,7 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	podDir := fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, uidShort(pod.UID))
 	root := filepath.Join(a.cfg.PodsDir, podDir, "root")
 	env := a.containerEnviron(pod)
-	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
+	for _, c := range servingContainers(pod) {
 		l, err := containerLaunch(withIP, c, a.cfg.ProbeBinary, a.cfg.Commands, root)
 		if err != nil {
 			return fmt.Errorf("pod %s: %w", key, err)

@@ -43,6 +43,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/netpolcheck/netpolcheck/matrix"
 )
 
 // Input is what the compiler reads: the node whose pods it enforces and the
@@ -61,16 +63,52 @@ const (
 	protocolSCTP = 132
 )
 
-// Compile computes the ruleset of in.Node. A policy or peer whose selector
-// does not parse (the API server rejects those, so only a broken source
-// produces them) is left out, which can only deny more; each one is reported
-// in the returned error, next to a usable ruleset.
+// Compile computes the ruleset of in.Node. A peer or port that does not
+// parse (the API server rejects those, so only a broken source produces them)
+// is left out, which can only deny more; each one is reported in the returned
+// error, next to a usable ruleset. A policy whose podSelector does not parse
+// cannot be left out that way: the pods it isolates are unknown, and a
+// ruleset without it would open them. It is reported as an
+// *UnenforceableError (see Unenforceable), and the ruleset must not be
+// programmed.
 func Compile(in Input) (*Ruleset, error) {
 	c := newCompilation(in)
 	for _, np := range in.Policies {
 		c.addPolicy(np)
 	}
 	return c.finish(), errors.Join(c.problems...)
+}
+
+// UnenforceableError names a policy the compiler could not apply at all.
+type UnenforceableError struct {
+	Namespace, Name string
+	Err             error
+}
+
+func (e *UnenforceableError) Error() string {
+	return fmt.Sprintf("policy %s/%s: spec.podSelector: %v; policy cannot be enforced", e.Namespace, e.Name, e.Err)
+}
+
+func (e *UnenforceableError) Unwrap() error { return e.Err }
+
+// Unenforceable returns the unenforceable policies among the problems of a
+// Compile error; none means its ruleset is safe to program.
+func Unenforceable(err error) []*UnenforceableError {
+	var out []*UnenforceableError
+	var walk func(error)
+	walk = func(err error) {
+		if u, ok := err.(*UnenforceableError); ok {
+			out = append(out, u)
+			return
+		}
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				walk(e)
+			}
+		}
+	}
+	walk(err)
+	return out
 }
 
 // finish sorts and compacts every row, on every CPU: rows are independent,
@@ -286,8 +324,8 @@ func eligiblePod(p *corev1.Pod, node string) *pod {
 	for _, ctr := range p.Spec.Containers {
 		addPorts(ctr.Ports)
 	}
-	for _, ctr := range p.Spec.InitContainers {
-		if ctr.RestartPolicy != nil && *ctr.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+	for i := range p.Spec.InitContainers {
+		if ctr := &p.Spec.InitContainers[i]; matrix.IsSidecar(ctr) {
 			addPorts(ctr.Ports) // sidecars serve for the pod's whole life
 		}
 	}
@@ -333,7 +371,7 @@ func (c *compilation) problem(np *networkingv1.NetworkPolicy, format string, arg
 func (c *compilation) addPolicy(np *networkingv1.NetworkPolicy) {
 	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
 	if err != nil {
-		c.problem(np, "spec.podSelector: %v; policy ignored", err)
+		c.problems = append(c.problems, &UnenforceableError{Namespace: np.Namespace, Name: np.Name, Err: err})
 		return
 	}
 	var selected []*pod

@@ -284,3 +284,81 @@ spec:
 		}
 	}
 }
+
+// TestCompileFlagsUnenforceablePolicy: a policy whose podSelector does not
+// parse would leave the pods it isolates open if it were just dropped, so it
+// is reported apart from problems that can only deny more.
+func TestCompileFlagsUnenforceablePolicy(t *testing.T) {
+	m := kubemodel.Upstream(1).Model()
+	policies := parse(t, `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: broken}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: badpeer}
+spec:
+  podSelector: {matchLabels: {pod: b}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {pod: c}}}]
+`)
+	policies[0].Spec.PodSelector.MatchLabels["bad key!"] = "x"
+	policies[1].Spec.Ingress[0].From[0].PodSelector.MatchLabels["bad key!"] = "x"
+	in := compiler.Input{Node: "node1", Namespaces: kubemodel.Namespaces(m), Pods: kubemodel.Pods(m)}
+	for _, tc := range []struct {
+		name     string
+		policies []*networkingv1.NetworkPolicy
+		want     []string
+	}{
+		{"bad podSelector", policies[:1], []string{"x/broken"}},
+		{"bad peer only", policies[1:], nil},
+		{"both", policies, []string{"x/broken"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in.Policies = tc.policies
+			_, err := compiler.Compile(in)
+			if err == nil {
+				t.Fatal("no problem reported")
+			}
+			var got []string
+			for _, u := range compiler.Unenforceable(err) {
+				got = append(got, u.Namespace+"/"+u.Name)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("unenforceable = %v, want %v (err: %v)", got, tc.want, err)
+			}
+		})
+	}
+}
+
+// TestSidecarNamedPortsMatchEngine: the compiler and the engine resolve named
+// ports against a pod's sidecars (restartable init containers) alike, for
+// ingress and egress.
+func TestSidecarNamedPortsMatchEngine(t *testing.T) {
+	m := kubemodel.Upstream(2).Model()
+	for i := range m.Pods {
+		if m.Pods[i].Namespace == "x" && m.Pods[i].Name == "a" {
+			m.Pods[i].Sidecars = []matrix.Container{{Name: "proxy", Ports: []matrix.ContainerPort{{Name: "proxy", ContainerPort: 81, Protocol: corev1.ProtocolTCP}}}}
+		}
+	}
+	policies := parse(t, `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: in-proxy}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress: [{ports: [{port: proxy}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: out-proxy, namespace: y}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress: [{ports: [{port: proxy}]}]
+`)
+	compare(t, "sidecar named ports", compileModel(t, m, 2, policies), policies)
+}

@@ -105,6 +105,10 @@ func (p *Programmer) Sync(ctx context.Context, desired *compiler.Ruleset) (Resul
 	return res, nil
 }
 
+// Reset forgets what the kernel holds, so that the next sync rewrites the
+// whole table: a resync, which repairs whatever was changed from outside.
+func (p *Programmer) Reset() { p.current = nil }
+
 // Uninstall deletes the enforcer's table, if there is one: every pod of the
 // node is then open again.
 func Uninstall(ctx context.Context, nft knftables.Interface) error {

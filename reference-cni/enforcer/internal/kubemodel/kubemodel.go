@@ -63,12 +63,20 @@ func Pods(m *matrix.Model) []*corev1.Pod {
 			Spec:   corev1.PodSpec{NodeName: p.Node},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning},
 		}
-		for _, c := range p.Containers {
+		container := func(c matrix.Container) corev1.Container {
 			ctr := corev1.Container{Name: c.Name, Image: "netpolcheck-probe"}
 			for _, cp := range c.Ports {
 				ctr.Ports = append(ctr.Ports, corev1.ContainerPort{Name: cp.Name, ContainerPort: cp.ContainerPort, Protocol: protocolOrTCP(cp.Protocol)})
 			}
-			pod.Spec.Containers = append(pod.Spec.Containers, ctr)
+			return ctr
+		}
+		for _, c := range p.Sidecars {
+			ctr, always := container(c), corev1.ContainerRestartPolicyAlways
+			ctr.RestartPolicy = &always
+			pod.Spec.InitContainers = append(pod.Spec.InitContainers, ctr)
+		}
+		for _, c := range p.Containers {
+			pod.Spec.Containers = append(pod.Spec.Containers, container(c))
 		}
 		for i, ip := range p.IPs {
 			if i == 0 {
