@@ -3,8 +3,8 @@ package controlplane
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
