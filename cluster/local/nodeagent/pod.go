@@ -37,6 +37,10 @@ type podRuntime struct {
 	procs []*process
 	// containers are the names of all containers, with a process or not.
 	containers []string
+	// pod is the pod as it was started; restartPolicy says which exited
+	// containers start again.
+	pod           *corev1.Pod
+	restartPolicy corev1.RestartPolicy
 	// root is the pod's directory for local commands (empty: none).
 	root string
 }
@@ -62,6 +66,8 @@ type process struct {
 	logPath  string // the current run's log
 	log      *containerLog
 	stdin    io.WriteCloser // nil without openStdin, or once closed
+	// exit is set once the container exited for good (see restarts).
+	exit *corev1.ContainerStateTerminated
 }
 
 func (a *Agent) runtimeConf(pod *corev1.Pod, path string) *libcni.RuntimeConf {
@@ -82,7 +88,7 @@ func (a *Agent) runtimeConf(pod *corev1.Pod, path string) *libcni.RuntimeConf {
 // waits until they listen and reports the pod Running and Ready.
 func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err error) {
 	started := time.Now()
-	rt := &podRuntime{uid: pod.UID}
+	rt := &podRuntime{uid: pod.UID, pod: pod, restartPolicy: pod.Spec.RestartPolicy}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, a.teardown(context.WithoutCancel(ctx), key, rt))
@@ -225,6 +231,10 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 		p.mu.Lock()
 		stopped := p.stopped
 		p.mu.Unlock()
+		if !stopped && !restarts(rt.restartPolicy, cmd.ProcessState) {
+			a.terminated(rt, p, cmd.ProcessState)
+			return
+		}
 		if !stopped {
 			a.cfg.Log.Warn("container exited, restarting in 1s", "container", p.container, "err", err, "log", path)
 			time.Sleep(time.Second)
