@@ -172,10 +172,24 @@ func runWithStreams(c *exec.Cmd, s kubeletapi.Streams) error {
 	return c.Run()
 }
 
+// firstSizeWait bounds how long a command on a terminal waits for the
+// client's terminal size before it starts.
+const firstSizeWait = 500 * time.Millisecond
+
 // runOnTTY runs c on a new pseudo-terminal that follows the client's size.
+// The command starts once the client's first size is there (clients send it
+// at once), so that it sees its terminal's real size from the start.
 func runOnTTY(c *exec.Cmd, s kubeletapi.Streams) error {
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-	terminal, err := pty.Start(c)
+	var size *pty.Winsize
+	select {
+	case first, ok := <-s.Resize:
+		if ok {
+			size = &pty.Winsize{Rows: first.Height, Cols: first.Width}
+		}
+	case <-time.After(firstSizeWait):
+	}
+	terminal, err := pty.StartWithSize(c, size)
 	if err != nil {
 		return fmt.Errorf("starting on a terminal: %w", err)
 	}
