@@ -141,6 +141,11 @@ func TestKubeletAPI(t *testing.T) {
 			{"websocket", func(u string) (remotecommand.Executor, error) {
 				return remotecommand.NewWebSocketExecutor(cfg, "GET", u)
 			}},
+			// The protocol before v5, which the API server passes to the
+			// kubelet as it is.
+			{"websocket-v4", func(u string) (remotecommand.Executor, error) {
+				return remotecommand.NewWebSocketExecutorForProtocols(cfg, "GET", u, "v4.channel.k8s.io")
+			}},
 			{"fallback", func(u string) (remotecommand.Executor, error) {
 				ws, err := remotecommand.NewWebSocketExecutor(cfg, "GET", u)
 				if err != nil {
@@ -159,7 +164,8 @@ func TestKubeletAPI(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				defer cancel()
-				exec, err := tc.new(execURL(false, "sh", "-c", "cat; echo err >&2; exit 7"))
+				// One line of stdin: before v5 a client cannot close it.
+				exec, err := tc.new(execURL(false, "sh", "-c", "head -n1; echo err >&2; exit 7"))
 				if err != nil {
 					t.Fatal(err)
 				}

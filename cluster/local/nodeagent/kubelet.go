@@ -159,9 +159,17 @@ func (k *kubeletRuntime) Exec(ctx context.Context, ref kubeletapi.ContainerRef, 
 	return err
 }
 
+// runWithStreams runs c with the session's streams. Stdin is copied by a
+// goroutine of its own that the session does not wait for: a client may keep
+// its stdin open after the command exited (WebSocket protocols before v5
+// cannot close it), and the read returns only when the session ends.
 func runWithStreams(c *exec.Cmd, s kubeletapi.Streams) error {
+	var stdin io.WriteCloser
 	if s.Stdin != nil {
-		c.Stdin = s.Stdin
+		var err error
+		if stdin, err = c.StdinPipe(); err != nil {
+			return err
+		}
 	}
 	if s.Stdout != nil {
 		c.Stdout = s.Stdout
@@ -169,7 +177,16 @@ func runWithStreams(c *exec.Cmd, s kubeletapi.Streams) error {
 	if s.Stderr != nil {
 		c.Stderr = s.Stderr
 	}
-	return c.Run()
+	if err := c.Start(); err != nil {
+		return err
+	}
+	if stdin != nil {
+		go func() {
+			_, _ = io.Copy(stdin, s.Stdin)
+			stdin.Close() // EOF for the command; Wait closes it too
+		}()
+	}
+	return c.Wait()
 }
 
 // firstSizeWait bounds how long a command on a terminal waits for the
