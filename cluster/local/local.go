@@ -63,6 +63,9 @@ type Options struct {
 	// CoreDNS says where the CoreDNS binary comes from (SourceDir is
 	// cluster/local/corednsbin).
 	CoreDNS controlplane.BuildOptions
+	// NodeDomain, when set, makes the node names nodeN.NodeDomain (such as
+	// node1.invalid): names that nothing but the cluster knows.
+	NodeDomain string
 	// EnforcerArgs are extra arguments for every node's enforcer, such as
 	// --profile=none.
 	EnforcerArgs []string
@@ -98,6 +101,7 @@ const (
 	stateFile   = "cluster.json"
 	lockFile    = "cluster.lock"
 	hostNetns   = "host.netns"
+	egressSock  = "egress.sock"
 	controlDir  = "control-plane"
 	processStop = 5 * time.Second
 )

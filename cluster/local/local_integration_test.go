@@ -36,7 +36,9 @@ func buildBinaries(t testing.TB) string {
 	return dir
 }
 
-func startCluster(t *testing.T, name string, nodes int) (*local.Cluster, kubernetes.Interface) {
+// startCluster brings a local cluster up for the test; options adjust the
+// defaults.
+func startCluster(t *testing.T, name string, nodes int, options ...func(*local.Options)) (*local.Cluster, kubernetes.Interface) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the local cluster is made of network namespaces")
@@ -51,8 +53,12 @@ func startCluster(t *testing.T, name string, nodes int) (*local.Cluster, kuberne
 		}
 	})
 	started := time.Now()
-	c, err := local.Up(ctx, local.Options{Name: name, Nodes: nodes, StateDir: stateDir, BinDir: bin,
-		Kube: localKube(), CoreDNS: controlplane.BuildOptions{SourceDir: "corednsbin"}, Progress: testWriter{t}})
+	opts := local.Options{Name: name, Nodes: nodes, StateDir: stateDir, BinDir: bin,
+		Kube: localKube(), CoreDNS: controlplane.BuildOptions{SourceDir: "corednsbin"}, Progress: testWriter{t}}
+	for _, o := range options {
+		o(&opts)
+	}
+	c, err := local.Up(ctx, opts)
 	if err != nil {
 		t.Fatalf("up: %v", err)
 	}

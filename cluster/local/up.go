@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane/detached"
+	"github.com/netpolcheck/netpolcheck/cluster/local/kubeletapi"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
 )
@@ -82,7 +85,8 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	progress("starting etcd, kube-apiserver, kube-controller-manager and kube-scheduler %s", bins.Version)
-	cp, err := controlplane.Start(ctx, controlplane.Config{StateDir: filepath.Join(opts.StateDir, controlDir), Binaries: bins})
+	egressSocket := filepath.Join(opts.StateDir, egressSock)
+	cp, err := controlplane.Start(ctx, controlplane.Config{StateDir: filepath.Join(opts.StateDir, controlDir), Binaries: bins, EgressSocket: egressSocket})
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +103,15 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	c.Nodes = network.Nodes
+	if opts.NodeDomain != "" {
+		for i := range c.Nodes {
+			c.Nodes[i].Name += "." + opts.NodeDomain
+		}
+	}
 	if err := c.save(); err != nil {
+		return nil, err
+	}
+	if err := c.startEgressProxy(egressSocket); err != nil {
 		return nil, err
 	}
 	client, err := kubernetes.NewForConfig(cp.RESTConfig())
@@ -110,7 +122,7 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	nodeOpts := nodeOptions{enforcerArgs: opts.EnforcerArgs, kubeProxy: bins.Proxy,
-		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS}
+		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS, kubeletCredentials: cp.WriteKubeletCredentials}
 	for _, node := range c.Nodes {
 		if err := registerNode(ctx, client, node); err != nil {
 			return nil, err
@@ -170,7 +182,8 @@ func registerNode(ctx context.Context, client kubernetes.Interface, node topolog
 			Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "NodeAgentStarting",
 			Message: "the node agent has not reported yet", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(),
 		}},
-		NodeInfo: corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: "amd64", KubeletVersion: controlplane.KubernetesVersion},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: kubeletapi.Port}},
+		NodeInfo:        corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: "amd64", KubeletVersion: controlplane.KubernetesVersion},
 	}
 	if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("setting the status of node %s: %w", node.Name, err)
@@ -184,6 +197,27 @@ type nodeOptions struct {
 	kubeProxy       string
 	proxyKubeconfig string
 	coreDNS         string
+	// kubeletCredentials issues a node's kubelet serving certificate.
+	kubeletCredentials func(dir, nodeName string, ip net.IP) (controlplane.KubeletCredentials, error)
+}
+
+// startEgressProxy starts the API server's egress proxy (netpolcheck local
+// egress-proxy) in this machine's namespace, listening on socket and
+// dialing inside the nodes' namespaces.
+func (c *Cluster) startEgressProxy(socket string) error {
+	args := []string{"local", "egress-proxy", "--socket", socket}
+	for _, n := range c.Nodes {
+		args = append(args, "--node", n.Name+"="+n.IP.String()+"@"+netns.Path(n.Netns))
+	}
+	p, err := detached.Start(detached.Spec{
+		Name: "egress-proxy", Path: filepath.Join(c.BinDir, CLIBinary), Args: args,
+		LogFile: filepath.Join(c.StateDir, "egress-proxy.log"),
+	})
+	if err != nil {
+		return fmt.Errorf("starting the egress proxy: %w", err)
+	}
+	c.Processes = append(c.Processes, p)
+	return c.save()
 }
 
 // startNode writes the node's CNI and kube-proxy configurations and starts,
@@ -211,6 +245,13 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 		"--log-dir", filepath.Join(dir, "logs", "pods"), "--pods-dir", filepath.Join(dir, "pods"),
 		"--command", CoreDNSCommand + "=" + opts.coreDNS,
 		"--cluster-dns", ClusterDNSIP, "--cluster-domain", ClusterDomain}
+	kubelet, err := opts.kubeletCredentials(filepath.Join(dir, "pki"), node.Name, net.IP(node.IP.AsSlice()))
+	if err != nil {
+		return err
+	}
+	agentArgs = append(agentArgs, "--kubelet-listen", net.JoinHostPort(node.IP.String(), strconv.Itoa(kubeletapi.Port)),
+		"--kubelet-cert", kubelet.CertFile, "--kubelet-key", kubelet.KeyFile, "--kubelet-client-ca", kubelet.ClientCAFile,
+		"--kubelet-allowed-user", controlplane.KubeletClientUser)
 	for _, addr := range apiForwardAddresses(node) {
 		agentArgs = append(agentArgs, "--api-forward", addr)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
+	"github.com/netpolcheck/netpolcheck/cluster/local/egress"
 	"github.com/netpolcheck/netpolcheck/cluster/local/nodeagent"
 	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer"
 	"github.com/netpolcheck/netpolcheck/reference-cni/kubeclient"
@@ -27,6 +28,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"down", "take the local cluster down and remove everything it made", runLocalDown},
 		{"node-agent", "", func(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return runNodeAgent(ctx, args, stderr)
+		}},
+		{"egress-proxy", "", func(ctx context.Context, args []string, _, stderr io.Writer) error {
+			return runEgressProxy(ctx, args, stderr)
 		}},
 	}, args, stdout, stderr)
 }
@@ -54,6 +58,7 @@ func localUpOptions(args []string, stderr io.Writer) (local.Options, error) {
 	var opts local.Options
 	fs.StringVar(&opts.Name, "name", local.DefaultName, "cluster name: namespaces are npc-NAME-*")
 	fs.IntVar(&opts.Nodes, "nodes", local.DefaultNodes, "nodes in all, every one runs pods (the control plane runs on this machine's loopback, on no node)")
+	fs.StringVar(&opts.NodeDomain, "node-domain", "", "name the nodes nodeN.DOMAIN (such as invalid: names that resolve nowhere)")
 	fs.StringVar(&opts.StateDir, "state-dir", "", "state directory (default "+local.DefaultStateRoot+"/NAME)")
 	fs.StringVar(&opts.BinDir, "bin-dir", "", "directory of the netpolcheck binaries (default: this executable's)")
 	fs.StringVar(&opts.Kube.SourceDir, "kube-source", "", "the Kubernetes tools module (default: cluster/local/kubebin of this checkout)")
@@ -178,6 +183,15 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Commands[name] = path
 		return nil
 	})
+	var kubelet nodeagent.KubeletAPI
+	fs.StringVar(&kubelet.Listen, "kubelet-listen", "", "serve the kubelet API on ADDRESS (NODE_IP:10250); empty: none")
+	fs.StringVar(&kubelet.CertFile, "kubelet-cert", "", "the kubelet API's serving certificate")
+	fs.StringVar(&kubelet.KeyFile, "kubelet-key", "", "the kubelet API's serving key")
+	fs.StringVar(&kubelet.ClientCAFile, "kubelet-client-ca", "", "the CA of the kubelet API's client certificates")
+	fs.Func("kubelet-allowed-user", "a client certificate name the kubelet API lets in (repeatable)", func(v string) error {
+		kubelet.AllowedUsers = append(kubelet.AllowedUsers, v)
+		return nil
+	})
 	var forward []string
 	fs.Func("api-forward", "ADDRESS in the node's namespace to forward to the API server (repeatable)", func(v string) error {
 		forward = append(forward, v)
@@ -187,6 +201,9 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(stderr, nil)).With("node", cfg.NodeName)
+	if kubelet.Listen != "" {
+		cfg.KubeletAPI = &kubelet
+	}
 	restConfig, err := kubeclient.Config(kubeconfig, kubeNetns)
 	if err != nil {
 		return err
@@ -215,6 +232,41 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// runEgressProxy is the API server's egress proxy that `local up` starts:
+// HTTP CONNECT on a Unix socket, dialed inside the named node's namespace.
+func runEgressProxy(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("local egress-proxy", stderr)
+	socket := fs.String("socket", "", "the Unix socket to listen on")
+	var nodes []egress.Node
+	fs.Func("node", "NAME=IP@NETNS_PATH: a node and its network namespace (repeatable)", func(v string) error {
+		name, ip, path, err := egress.ParseNode(v)
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, egress.Node{Name: name, IP: ip, Dial: kubeclient.NetnsDialer(path)})
+		return nil
+	})
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *socket == "" {
+		return usageError{errors.New("local egress-proxy needs --socket")}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	proxy, err := egress.New(nodes, log)
+	if err != nil {
+		return err
+	}
+	_ = os.Remove(*socket)
+	l, err := net.Listen("unix", *socket)
+	if err != nil {
+		return fmt.Errorf("egress proxy: %w", err)
+	}
+	defer os.Remove(*socket)
+	log.Info("egress proxy listening", "socket", *socket, "nodes", len(nodes))
+	return proxy.Serve(ctx, l)
 }
 
 // apiServerAddress returns host:port of an API server URL.

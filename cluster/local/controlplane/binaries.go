@@ -130,6 +130,30 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (Binaries, error) {
 	return binariesIn(filepath.Join(versionDir, "bin"), version), nil
 }
 
+// EnsureKubectl returns kubectl of the Kubernetes release, built once from
+// the same tools module into its own cache directory
+// (CacheDir/kubectl-VERSION/bin), so that the control-plane build stays
+// as it is. With a prebuilt directory, its kubectl is used.
+func EnsureKubectl(ctx context.Context, opts BuildOptions) (string, error) {
+	progress, version, prebuilt := opts.resolve(KubernetesVersion, EnvPrebuiltDir)
+	if prebuilt != "" {
+		return filepath.Join(prebuilt, "kubectl"), nil
+	}
+	cacheRoot, err := cacheRoot(opts.CacheDir)
+	if err != nil {
+		return "", err
+	}
+	tools := toolBuild{
+		title: "kubectl", module: kubernetesModule, version: version,
+		commands: []component{{"kubectl", "k8s.io/kubernetes/cmd/kubectl"}}, ldflags: versionLDFlags(version),
+	}
+	versionDir := filepath.Join(cacheRoot, "kubectl-"+version)
+	if err := ensureBuilt(ctx, opts.SourceDir, versionDir, tools, progress); err != nil {
+		return "", err
+	}
+	return filepath.Join(versionDir, "bin", "kubectl"), nil
+}
+
 // toolBuild is one set of commands built from a tools module that pins
 // module at version.
 type toolBuild struct {

@@ -1,8 +1,10 @@
 package controlplane
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -110,8 +112,14 @@ func etcdArgs(dataDir string, p ports) []string {
 // The endpoint reconciler is off because the API server listens on loopback
 // only, and a loopback address is not a valid endpoint: the kubernetes
 // Service (the first ClusterIP) exists, but has no endpoints.
-func apiServerArgs(creds credentials, p ports, serviceCIDR string) []string {
-	return []string{
+//
+// The API server reaches the kubelets at their InternalIP, verifies their
+// serving certificates with the cluster CA and authenticates with its
+// kubelet client certificate. With egressConfig (an
+// EgressSelectorConfiguration), those connections go through the egress
+// proxy, never through this machine's own network.
+func apiServerArgs(creds credentials, p ports, serviceCIDR, egressConfig string) []string {
+	args := []string{
 		"--etcd-servers=" + loopbackURL("http", p.etcdClient),
 		"--bind-address=" + loopback,
 		"--advertise-address=" + loopback,
@@ -128,7 +136,41 @@ func apiServerArgs(creds credentials, p ports, serviceCIDR string) []string {
 		"--disable-admission-plugins=TaintNodesByCondition",
 		"--allow-privileged=true",
 		"--profiling=false",
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-certificate-authority=" + creds.caCert,
+		"--kubelet-client-certificate=" + creds.kubeletClientCert,
+		"--kubelet-client-key=" + creds.kubeletClientKey,
 	}
+	if egressConfig != "" {
+		args = append(args, "--egress-selector-config-file="+egressConfig)
+	}
+	return args
+}
+
+// writeEgressSelectorConfig writes the API server's egress selection: the
+// "cluster" egress through HTTP CONNECT over the Unix socket; the control
+// plane and etcd egress stay direct (loopback).
+func writeEgressSelectorConfig(stateDir, socket string) (string, error) {
+	config := map[string]any{
+		"apiVersion": "apiserver.k8s.io/v1beta1",
+		"kind":       "EgressSelectorConfiguration",
+		"egressSelections": []any{map[string]any{
+			"name": "cluster",
+			"connection": map[string]any{
+				"proxyProtocol": "HTTPConnect",
+				"transport":     map[string]any{"uds": map[string]any{"udsName": socket}},
+			},
+		}},
+	}
+	data, err := json.MarshalIndent(config, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(stateDir, "egress-selector.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return "", fmt.Errorf("writing the egress selector configuration: %w", err)
+	}
+	return path, nil
 }
 
 // servingArgs make a component serve its health and metrics endpoints on a

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane/detached"
+	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane/pki"
 )
 
 // Defaults for the optional Config fields.
@@ -51,6 +52,11 @@ type Config struct {
 	// ReadyTimeout bounds the wait until the control plane is ready;
 	// defaults to DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// EgressSocket, when set, is the Unix socket of the proxy through which
+	// the API server opens every connection to the cluster (its "cluster"
+	// egress selector, HTTP CONNECT): to the kubelets, and for pod and
+	// service proxying.
+	EgressSocket string
 }
 
 // ControlPlane is a running control plane.
@@ -59,6 +65,7 @@ type ControlPlane struct {
 	kubeconfig string
 	proxyConf  string
 	restConfig *rest.Config
+	ca         *pki.CA
 }
 
 // Kubeconfig returns the path of the admin kubeconfig (group system:masters).
@@ -179,6 +186,12 @@ func launch(ctx context.Context, stateDir string, cfg Config, serviceIP netip.Ad
 		}
 	}
 
+	var egressConfig string
+	if cfg.EgressSocket != "" {
+		if egressConfig, err = writeEgressSelectorConfig(stateDir, cfg.EgressSocket); err != nil {
+			return nil, err
+		}
+	}
 	checks, err := newReadinessChecks(restConfig, p)
 	if err != nil {
 		return nil, err
@@ -192,7 +205,7 @@ func launch(ctx context.Context, stateDir string, cfg Config, serviceIP netip.Ad
 		{
 			specs: []detached.Spec{
 				{Name: "etcd", Path: cfg.EtcdPath, Args: etcdArgs(filepath.Join(stateDir, "etcd"), p)},
-				{Name: "kube-apiserver", Path: cfg.Binaries.APIServer, Args: apiServerArgs(creds, p, cfg.ServiceCIDR)},
+				{Name: "kube-apiserver", Path: cfg.Binaries.APIServer, Args: apiServerArgs(creds, p, cfg.ServiceCIDR, egressConfig)},
 			},
 			checks: checks.apiServer(),
 		},
@@ -225,7 +238,7 @@ func launch(ctx context.Context, stateDir string, cfg Config, serviceIP netip.Ad
 			return nil, err
 		}
 	}
-	return &ControlPlane{stateDir: stateDir, kubeconfig: creds.adminKubeconfig, proxyConf: creds.kubeProxyKubeconfig, restConfig: restConfig}, nil
+	return &ControlPlane{stateDir: stateDir, kubeconfig: creds.adminKubeconfig, proxyConf: creds.kubeProxyKubeconfig, restConfig: restConfig, ca: creds.ca}, nil
 }
 
 // Reap stops the control plane recorded in stateDir, if any, and removes its

@@ -76,3 +76,31 @@ func TestServiceIPIsFirstAddressOfRange(t *testing.T) {
 		t.Errorf("service IP = %s, want 10.96.0.1", ip)
 	}
 }
+
+func TestKubeletAccessGoesThroughTheEgressProxy(t *testing.T) {
+	dir := t.TempDir()
+	path, err := writeEgressSelectorConfig(dir, "/run/x/egress.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"kind": "EgressSelectorConfiguration"`, `"name": "cluster"`, `"proxyProtocol": "HTTPConnect"`, `"udsName": "/run/x/egress.sock"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("egress selector configuration lacks %s:\n%s", want, data)
+		}
+	}
+	creds := credentials{caCert: "ca.crt", kubeletClientCert: "k.crt", kubeletClientKey: "k.key"}
+	args := strings.Join(apiServerArgs(creds, ports{}, DefaultServiceCIDR, path), " ")
+	for _, want := range []string{"--egress-selector-config-file=" + path, "--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-certificate-authority=ca.crt", "--kubelet-client-certificate=k.crt", "--kubelet-client-key=k.key"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("kube-apiserver arguments lack %s", want)
+		}
+	}
+	if strings.Contains(strings.Join(apiServerArgs(creds, ports{}, DefaultServiceCIDR, ""), " "), "egress") {
+		t.Error("an egress selector without a socket")
+	}
+}

@@ -29,7 +29,17 @@ type credentials struct {
 	controllerManagerConf string
 	schedulerKubeconfig   string
 	kubeProxyKubeconfig   string
+	// kubeletClientCert and kubeletClientKey are the API server's client
+	// certificate at every kubelet (user KubeletClientUser).
+	kubeletClientCert string
+	kubeletClientKey  string
+	// ca issues the kubelets' serving certificates.
+	ca *pki.CA
 }
+
+// KubeletClientUser is the name of the API server's client certificate at
+// the kubelets, the only user a node's kubelet API lets in.
+const KubeletClientUser = "kube-apiserver-kubelet-client"
 
 // writeCredentials creates the CA, every certificate and key, and the
 // kubeconfigs of the admin, the controller-manager and the scheduler, which
@@ -49,6 +59,8 @@ func writeCredentials(stateDir, serverURL string, serviceIP netip.Addr) (credent
 		controllerManagerConf: filepath.Join(stateDir, "kube-controller-manager.kubeconfig"),
 		schedulerKubeconfig:   filepath.Join(stateDir, "kube-scheduler.kubeconfig"),
 		kubeProxyKubeconfig:   filepath.Join(stateDir, "kube-proxy.kubeconfig"),
+		kubeletClientCert:     filepath.Join(pkiDir, "apiserver-kubelet-client.crt"),
+		kubeletClientKey:      filepath.Join(pkiDir, "apiserver-kubelet-client.key"),
 	}
 	if err := os.MkdirAll(pkiDir, 0o700); err != nil {
 		return credentials{}, fmt.Errorf("creating %s: %w", pkiDir, err)
@@ -80,6 +92,10 @@ func writeCredentials(stateDir, serverURL string, serviceIP netip.Addr) (credent
 	if err != nil {
 		return credentials{}, err
 	}
+	kubeletClient, err := ca.Issue(pki.Request{CommonName: KubeletClientUser, Usage: pki.ClientAuth})
+	if err != nil {
+		return credentials{}, err
+	}
 	serviceAccount, err := pki.NewSigningKey()
 	if err != nil {
 		return credentials{}, err
@@ -93,6 +109,8 @@ func writeCredentials(stateDir, serverURL string, serviceIP netip.Addr) (credent
 		creds.loopbackKey:               loopback.KeyPEM,
 		creds.serviceAccountKey:         serviceAccount.KeyPEM,
 		creds.serviceAccountPub:         serviceAccount.CertPEM,
+		creds.kubeletClientCert:         kubeletClient.CertPEM,
+		creds.kubeletClientKey:          kubeletClient.KeyPEM,
 	}
 	for path, data := range files {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -125,7 +143,39 @@ func writeCredentials(stateDir, serverURL string, serviceIP netip.Addr) (credent
 			return credentials{}, err
 		}
 	}
+	creds.ca = ca
 	return creds, nil
+}
+
+// KubeletCredentials are the files of a node's kubelet API.
+type KubeletCredentials struct {
+	// CertFile and KeyFile are its serving certificate, ClientCAFile the CA
+	// of the API server's client certificate.
+	CertFile, KeyFile, ClientCAFile string
+}
+
+// WriteKubeletCredentials issues a node's kubelet serving certificate from
+// the cluster CA, for its name and address (the API server verifies it with
+// --kubelet-certificate-authority), and writes it with the CA into dir.
+func (cp *ControlPlane) WriteKubeletCredentials(dir, nodeName string, ip net.IP) (KubeletCredentials, error) {
+	serving, err := cp.ca.Issue(pki.Request{CommonName: nodeName, DNSNames: []string{nodeName}, IPs: []net.IP{ip}, Usage: pki.ServerAuth})
+	if err != nil {
+		return KubeletCredentials{}, err
+	}
+	k := KubeletCredentials{
+		CertFile:     filepath.Join(dir, "kubelet.crt"),
+		KeyFile:      filepath.Join(dir, "kubelet.key"),
+		ClientCAFile: filepath.Join(dir, "ca.crt"),
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return k, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	for path, data := range map[string][]byte{k.CertFile: serving.CertPEM, k.KeyFile: serving.KeyPEM, k.ClientCAFile: cp.ca.CertPEM} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return k, fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+	return k, nil
 }
 
 // writeKubeconfig writes a kubeconfig with one cluster, one user

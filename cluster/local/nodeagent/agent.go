@@ -28,7 +28,13 @@
 //
 // The agent can also forward the API server into the node's namespace
 // (Config.APIForward), for node components that cannot open their
-// connections in the control plane's namespace themselves.
+// connections in the control plane's namespace themselves, and serve the
+// node's kubelet API (Config.KubeletAPI, package kubeletapi): exec and
+// attach enter the namespaces of the container's process with nsenter,
+// port-forward connects to localhost in the pod's network namespace, and
+// container output is kept in CRI log files, one per run of a container
+// (LogDir/NAMESPACE_NAME_UID/CONTAINER/RESTARTS.log), which --previous
+// reads.
 package nodeagent
 
 import (
@@ -82,6 +88,9 @@ type Config struct {
 	// APIForward, when set, forwards the API server into the node's
 	// namespace while the agent runs.
 	APIForward *APIForward
+	// KubeletAPI, when set, is the node's kubelet API, served while the
+	// agent runs.
+	KubeletAPI *KubeletAPI
 	// Workers realize pods in parallel (default 8).
 	Workers int
 	Log     *slog.Logger
@@ -142,6 +151,11 @@ func New(client kubernetes.Interface, cfg Config) (*Agent, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	if f := a.cfg.APIForward; f != nil {
 		if err := f.serve(ctx, a.cfg.Log.Warn); err != nil {
+			return err
+		}
+	}
+	if a.cfg.KubeletAPI != nil {
+		if err := a.serveKubeletAPI(ctx); err != nil {
 			return err
 		}
 	}

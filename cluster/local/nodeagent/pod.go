@@ -1,7 +1,6 @@
 package nodeagent
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/netpolcheck/netpolcheck/cluster/local/kubeletapi"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
 	"github.com/netpolcheck/netpolcheck/probes/prober"
 )
@@ -35,6 +35,12 @@ type podRuntime struct {
 	netns string // empty for hostNetwork pods
 	ips   []string
 	procs []*process
+	// containers are the names of all containers, with a process or not.
+	containers []string
+	// pod is the pod as it was started; restartPolicy says which exited
+	// containers start again.
+	pod           *corev1.Pod
+	restartPolicy corev1.RestartPolicy
 	// root is the pod's directory for local commands (empty: none).
 	root string
 }
@@ -45,13 +51,23 @@ type process struct {
 	argv      []string
 	dir       string
 	env       []string
-	logPath   string
-	ready     chan struct{} // closed once the server said "ready" (or at start, for other commands)
+	// logDir holds one CRI log file per run (see containerLog).
+	logDir string
+	// openStdin keeps a stdin pipe for attach; stdinOnce closes it after
+	// the first attached client's stdin ends.
+	openStdin, stdinOnce bool
+	ready                chan struct{} // closed once the server said "ready" (or at start, for other commands)
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	stopped bool
-	exited  chan struct{}
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	stopped  bool
+	exited   chan struct{}
+	restarts int    // runs before the current one
+	logPath  string // the current run's log
+	log      *containerLog
+	stdin    io.WriteCloser // nil without openStdin, or once closed
+	// exit is set once the container exited for good (see restarts).
+	exit *corev1.ContainerStateTerminated
 }
 
 func (a *Agent) runtimeConf(pod *corev1.Pod, path string) *libcni.RuntimeConf {
@@ -72,7 +88,7 @@ func (a *Agent) runtimeConf(pod *corev1.Pod, path string) *libcni.RuntimeConf {
 // waits until they listen and reports the pod Running and Ready.
 func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err error) {
 	started := time.Now()
-	rt := &podRuntime{uid: pod.UID}
+	rt := &podRuntime{uid: pod.UID, pod: pod, restartPolicy: pod.Spec.RestartPolicy}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, a.teardown(context.WithoutCancel(ctx), key, rt))
@@ -106,6 +122,7 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	root := filepath.Join(a.cfg.PodsDir, podDir, "root")
 	env := a.containerEnviron(pod)
 	for _, c := range servingContainers(pod) {
+		rt.containers = append(rt.containers, c.Name)
 		l, err := containerLaunch(withIP, c, a.cfg.ProbeBinary, a.cfg.Commands, root)
 		if err != nil {
 			return fmt.Errorf("pod %s: %w", key, err)
@@ -127,7 +144,9 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 			argv:      l.argv,
 			dir:       l.dir,
 			env:       env,
-			logPath:   filepath.Join(a.cfg.LogDir, podDir, c.Name+".log"),
+			logDir:    filepath.Join(a.cfg.LogDir, podDir, c.Name),
+			openStdin: c.Stdin,
+			stdinOnce: c.StdinOnce,
 			ready:     make(chan struct{}),
 		}
 		if err := a.startProcess(rt, p); err != nil {
@@ -144,9 +163,9 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 		select {
 		case <-p.ready:
 		case <-p.exited:
-			return fmt.Errorf("pod %s: container %s exited before it was ready (log: %s)", key, p.container, p.logPath)
+			return fmt.Errorf("pod %s: container %s exited before it was ready (logs: %s)", key, p.container, p.logDir)
 		case <-deadline.C:
-			return fmt.Errorf("pod %s: container %s not ready after %s (log: %s)", key, p.container, readyTimeout, p.logPath)
+			return fmt.Errorf("pod %s: container %s not ready after %s (logs: %s)", key, p.container, readyTimeout, p.logDir)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -159,23 +178,33 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 }
 
 // startProcess starts (or restarts) a container's process in the pod's
-// namespace, with its output in the container's log.
+// namespace, with its output in the log of this run.
 func (a *Agent) startProcess(rt *podRuntime, p *process) error {
-	if err := os.MkdirAll(filepath.Dir(p.logPath), 0o755); err != nil {
-		return err
+	p.mu.Lock()
+	if p.log != nil {
+		p.restarts++
 	}
-	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	path := logPath(p.logDir, p.restarts)
+	p.mu.Unlock()
+	log, err := openContainerLog(path)
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Dir, cmd.Env = p.dir, p.env
-	cmd.Stderr = logFile
+	cmd.Stdout = log.stream(kubeletapi.StreamStdout, func(line string) {
+		if line == "ready" {
+			closeOnce(p.ready)
+		}
+	})
+	cmd.Stderr = log.stream(kubeletapi.StreamStderr, nil)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		logFile.Close()
-		return err
+	var stdin io.WriteCloser
+	if p.openStdin {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			log.close()
+			return err
+		}
 	}
 	if rt.netns == "" {
 		err = cmd.Start()
@@ -183,35 +212,30 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 		err = netns.Start(rt.netns, cmd)
 	}
 	if err != nil {
-		logFile.Close()
+		log.close()
 		return fmt.Errorf("starting %s: %w", strings.Join(p.argv, " "), err)
 	}
 	exited := make(chan struct{})
 	p.mu.Lock()
-	p.cmd, p.exited = cmd, exited
+	p.cmd, p.exited, p.log, p.logPath, p.stdin = cmd, exited, log, path, stdin
 	p.mu.Unlock()
 	waitsForReady := len(p.argv) > 1 && p.argv[1] == "serve"
 	if !waitsForReady {
 		closeOnce(p.ready)
 	}
 	go func() {
-		scanner := bufio.NewScanner(stdout)
-		for scanner.Scan() {
-			if scanner.Text() == "ready" {
-				closeOnce(p.ready)
-			}
-			fmt.Fprintln(logFile, scanner.Text())
-		}
-		_, _ = io.Copy(logFile, stdout)
 		err := cmd.Wait()
-		fmt.Fprintf(logFile, "--- exited: %v\n", err)
-		logFile.Close()
+		log.close()
 		close(exited)
 		p.mu.Lock()
 		stopped := p.stopped
 		p.mu.Unlock()
+		if !stopped && !restarts(rt.restartPolicy, cmd.ProcessState) {
+			a.terminated(rt, p, cmd.ProcessState)
+			return
+		}
 		if !stopped {
-			a.cfg.Log.Warn("container exited, restarting in 1s", "container", p.container, "err", err, "log", p.logPath)
+			a.cfg.Log.Warn("container exited, restarting in 1s", "container", p.container, "err", err, "log", path)
 			time.Sleep(time.Second)
 			p.mu.Lock()
 			stopped = p.stopped

@@ -1,0 +1,113 @@
+package nodeagent
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/netpolcheck/netpolcheck/cluster/local/kubeletapi"
+)
+
+// containerLog is the log of one run of a container: its stdout and stderr
+// in the CRI format, as a kubelet writes them to
+// /var/log/pods/NAMESPACE_POD_UID/CONTAINER/RESTARTS.log, and the same
+// output, raw, to every attached client.
+type containerLog struct {
+	mu       sync.Mutex
+	file     *os.File
+	attached map[*attachment]struct{}
+}
+
+// attachment receives a container's output while a client is attached.
+type attachment struct {
+	stdout, stderr io.Writer // nil: not wanted
+}
+
+// logPath is the log of the run that follows restarts earlier ones.
+func logPath(containerDir string, restarts int) string {
+	return filepath.Join(containerDir, fmt.Sprintf("%d.log", restarts))
+}
+
+func openContainerLog(path string) (*containerLog, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &containerLog{file: f, attached: map[*attachment]struct{}{}}, nil
+}
+
+func (l *containerLog) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.file.Close()
+}
+
+func (l *containerLog) attach(a *attachment) func() {
+	l.mu.Lock()
+	l.attached[a] = struct{}{}
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		delete(l.attached, a)
+		l.mu.Unlock()
+	}
+}
+
+// stream returns the writer of one of the container's output streams;
+// onLine, when set, sees every complete line.
+func (l *containerLog) stream(name string, onLine func(string)) io.Writer {
+	return &streamWriter{log: l, name: name, onLine: onLine}
+}
+
+// streamWriter splits one output stream into CRI log entries: one per
+// line, and a partial one for output that has not ended its line when a
+// write returns.
+type streamWriter struct {
+	log    *containerLog
+	name   string
+	onLine func(string)
+	line   []byte // the start of a line a previous write left open
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	now := time.Now()
+	var entries []byte
+	rest := p
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			entries = append(entries, kubeletapi.FormatEntry(now, w.name, rest, true)...)
+			w.line = append(w.line, rest...)
+			break
+		}
+		entries = append(entries, kubeletapi.FormatEntry(now, w.name, rest[:i], false)...)
+		if w.onLine != nil {
+			w.onLine(string(append(w.line, rest[:i]...)))
+		}
+		w.line = w.line[:0]
+		rest = rest[i+1:]
+	}
+	l := w.log
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for a := range l.attached {
+		out := a.stdout
+		if w.name == kubeletapi.StreamStderr {
+			out = a.stderr
+		}
+		if out != nil {
+			_, _ = out.Write(p) // a client that went away is detached by its session
+		}
+	}
+	if _, err := l.file.Write(entries); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

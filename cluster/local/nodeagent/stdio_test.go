@@ -1,0 +1,59 @@
+package nodeagent
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/netpolcheck/netpolcheck/cluster/local/kubeletapi"
+)
+
+func TestContainerLogWritesCRIEntries(t *testing.T) {
+	path := logPath(filepath.Join(t.TempDir(), "ns_pod_uid", "main"), 2)
+	if filepath.Base(path) != "2.log" {
+		t.Fatalf("log of the third run: %s", path)
+	}
+	log, err := openContainerLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	stdout := log.stream(kubeletapi.StreamStdout, func(l string) { lines = append(lines, l) })
+	stderr := log.stream(kubeletapi.StreamStderr, nil)
+	var attachedOut, attachedErr bytes.Buffer
+	detach := log.attach(&attachment{stdout: &attachedOut, stderr: &attachedErr})
+	for _, w := range []struct {
+		to   interface{ Write([]byte) (int, error) }
+		text string
+	}{{stdout, "rea"}, {stdout, "dy\nsecond\n"}, {stderr, "oops\n"}} {
+		if _, err := w.to.Write([]byte(w.text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	detach()
+	if _, err := stdout.Write([]byte("after\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.close(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(lines, ",") != "ready,second,after" {
+		t.Errorf("lines seen: %q", lines)
+	}
+	if attachedOut.String() != "ready\nsecond\n" || attachedErr.String() != "oops\n" {
+		t.Errorf("attached client got %q and %q", attachedOut.String(), attachedErr.String())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := `\d{4}-\d\d-\d\dT[0-9:.]+Z `
+	want := regexp.MustCompile(`^` + entry + `stdout P rea\n` + entry + `stdout F dy\n` + entry + `stdout F second\n` +
+		entry + `stderr F oops\n` + entry + `stdout F after\n$`)
+	if !want.Match(data) {
+		t.Errorf("log file:\n%s", data)
+	}
+}
