@@ -1001,6 +1001,18 @@ func nodeCases() []testCase {
 			}},
 		},
 		{
+			id: "node-only-other-nodes-denied", title: "policies admitting every pod and every external host still deny other nodes, and only them",
+			nodes: true,
+			steps: []step{{
+				name: "pods of x admit and send to every namespace and 192.0.2.0/24",
+				policies: policies(np("x", "pods-and-externals", all(),
+					ingress(from(namespaces(all()), ipBlock(cidr("192.0.2.0/24")))),
+					egress(to(namespaces(all()), ipBlock(cidr("192.0.2.0/24")))))),
+				expect: []framework.Outcome{allow("x/a", "y/a", tcp80), allow("x/a", "ext1", tcp80), allow("ext2", "x/b", udp81),
+					deny("x/a", otherNode("x/a"), nodeTCP), deny(otherNode("x/b"), "x/b", tcp80), allow(ownNode("x/a"), "x/a", tcp80)},
+			}},
+		},
+		{
 			id: "node-host-network-not-selected", title: "a policy selecting every pod of the host-network pods' namespace isolates none of them",
 			nodes: true,
 			steps: []step{{

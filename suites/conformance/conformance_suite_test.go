@@ -3,7 +3,8 @@
 // (test/e2e/network/netpol) and what upstream does not test (endPort ranges,
 // ipBlock with external hosts, named ports in egress, policyTypes defaulting,
 // every matchExpressions operator, relabelling, policy updates and deletions,
-// DNS egress, stacked policies, protocol-only ports), each case run on the
+// DNS egress, stacked policies, protocol-only ports, traffic between pods
+// and nodes), each case run on the
 // process's probe model with the whole matrix checked at every step. The
 // mapping to upstream is in README.md.
 //
