@@ -3,8 +3,10 @@ package matrix
 // Table computes the expected truth table: every (source, destination,
 // port/protocol) where the destination serves the port, allowed when egress
 // from the source allows it and ingress at the destination allows it, or when
-// the source is the destination. Egress from and ingress to an external host
-// are never restricted: only pods are selected by policies.
+// the source is the destination, or when one is a pod and the other a
+// host-network pod on its node. Egress from and ingress to an external host
+// or a host-network pod are never restricted: only pods are selected by
+// policies.
 //
 // It works on bitsets: for each port, one set of allowed sources per isolated
 // destination and one set of allowed destinations per isolated source, each a
@@ -65,7 +67,7 @@ func (e *Engine) Table() *Table {
 					continue
 				}
 				present.set(s*n + d)
-				ok := s == d || (e.hasFamily[primary[d]].has(s) && allowedOut.has(d) && (allowedIn[d] == nil || allowedIn[d].has(s)))
+				ok := s == d || e.ownNode(s, d) || (e.hasFamily[primary[d]].has(s) && allowedOut.has(d) && (allowedIn[d] == nil || allowedIn[d].has(s)))
 				if ok {
 					out.set(s*n + d)
 				}

@@ -195,6 +195,26 @@ func NewEngine(model *Model, policies []*networkingv1.NetworkPolicy) (*Engine, e
 	return e, nil
 }
 
+// ownNode reports whether the endpoints from and to (by table index) are a
+// pod and a host-network pod on its node, in either order: traffic between a
+// pod and its own node is always allowed (Kubernetes allows it so kubelet
+// health checks work, whatever the policies). Traffic with another node is
+// judged like traffic with an address outside the cluster.
+func (e *Engine) ownNode(from, to int) bool {
+	a, b := e.endpoints[from], e.endpoints[to]
+	if a.HostNetwork == b.HostNetwork || a.External || b.External {
+		return false
+	}
+	return a.Node != "" && a.Node == b.Node
+}
+
+// nodeCell reports whether the endpoints are a pod and a host-network pod,
+// on any node: whether policies govern such traffic is implementation-defined.
+func (e *Engine) nodeCell(from, to int) bool {
+	a, b := e.endpoints[from], e.endpoints[to]
+	return !a.External && !b.External && a.HostNetwork != b.HostNetwork
+}
+
 // Endpoints returns the model's endpoints in table order.
 func (e *Engine) Endpoints() []Endpoint { return e.endpoints }
 
@@ -221,7 +241,7 @@ func (c *compiler) compile(np *networkingv1.NetworkPolicy) (*policy, error) {
 	}
 	p.selected = newBitset(len(e.endpoints))
 	for i, ep := range e.endpoints {
-		if !ep.External && ep.Namespace == np.Namespace && sel.Matches(labels.Set(ep.Labels)) {
+		if ep.Policed() && ep.Namespace == np.Namespace && sel.Matches(labels.Set(ep.Labels)) {
 			p.selected.set(i)
 		}
 	}
@@ -322,7 +342,7 @@ func (c *compiler) peer(namespace string, p networkingv1.NetworkPolicyPeer) (pee
 	pods := newBitset(len(e.endpoints))
 	nsMatches := map[string]bool{}
 	for i, ep := range e.endpoints {
-		if ep.External {
+		if !ep.Policed() {
 			continue
 		}
 		in, seen := nsMatches[ep.Namespace]

@@ -12,13 +12,23 @@ import (
 // tests) says it does.
 const ImplementationDefinedIPBlockPodIP = "IPBlockPodIP"
 
+// ImplementationDefinedNode labels every verdict between a pod and a
+// host-network pod (a node). The API leaves node traffic to implementations;
+// the engine says traffic with the pod's own node is always allowed (as
+// Kubernetes documents, for kubelet health checks) and traffic with another
+// node is judged like traffic with an address outside the cluster.
+const ImplementationDefinedNode = "Node"
+
 // Explanation says why one cell of the expected table is allowed or denied.
 type Explanation struct {
 	Cell
 	// Summary is a one-line reason.
 	Summary string `json:"summary"`
 	// Self is set when the source is the destination: always allowed.
-	Self    bool      `json:"self,omitempty"`
+	Self bool `json:"self,omitempty"`
+	// OwnNode is set when one end is a pod and the other a host-network pod
+	// on the pod's node: always allowed.
+	OwnNode bool      `json:"ownNode,omitempty"`
 	Egress  Direction `json:"egress"`
 	Ingress Direction `json:"ingress"`
 	// ImplementationDefined lists the implementation-defined behaviours the
@@ -32,7 +42,8 @@ type Direction struct {
 	Direction string `json:"direction"`
 	// Subject is the endpoint whose policies decide this side.
 	Subject string `json:"subject"`
-	// Pod is false when the subject is an external host, which no policy selects.
+	// Pod is false when the subject is an external host or a host-network
+	// pod, which no policy selects.
 	Pod bool `json:"pod"`
 	// IsolatedBy lists the policies that select the subject for this direction.
 	IsolatedBy []string `json:"isolatedBy,omitempty"`
@@ -96,6 +107,12 @@ func (e *Engine) Explain(from, to string, pp PortProtocol) (*Explanation, error)
 		x.Summary = "allowed: a pod can always reach itself"
 		return x, nil
 	}
+	if e.ownNode(s, d) {
+		x.OwnNode, x.Allowed = true, true
+		x.Summary = "allowed: traffic between a pod and its own node (" + src.Node + ") is always allowed"
+		x.ImplementationDefined = []string{ImplementationDefinedNode}
+		return x, nil
+	}
 	dstIP, ok := dst.PrimaryIP()
 	if !ok {
 		return nil, fmt.Errorf("%s has no IP address", to)
@@ -126,6 +143,9 @@ func (e *Engine) Explain(from, to string, pp PortProtocol) (*Explanation, error)
 	if !x.Allowed {
 		x.ImplementationDefined = nil
 	}
+	if e.nodeCell(s, d) {
+		x.ImplementationDefined = []string{ImplementationDefinedNode}
+	}
 	return x, nil
 }
 
@@ -141,7 +161,7 @@ func onlyIPBlockPodIP(refs []RuleRef) bool {
 func dirSummary(d Direction) string {
 	switch {
 	case !d.Pod:
-		return fmt.Sprintf("%s of %s is not restricted (not a pod)", d.Direction, d.Subject)
+		return fmt.Sprintf("%s of %s is not restricted (not a pod policies select)", d.Direction, d.Subject)
 	case len(d.IsolatedBy) == 0:
 		return fmt.Sprintf("%s is not isolated for %s", d.Subject, d.Direction)
 	case d.Allowed:
@@ -155,8 +175,8 @@ func dirSummary(d Direction) string {
 // the other endpoint seen at otherIP, on port pp of destination dst.
 func (e *Engine) explainDirection(dir direction, subject, other int, otherIP netip.Addr, dst int, pp PortProtocol) Direction {
 	sub := e.endpoints[subject]
-	out := Direction{Direction: dir.String(), Subject: sub.Name, Pod: !sub.External}
-	if sub.External || len(e.isolation[dir][subject]) == 0 {
+	out := Direction{Direction: dir.String(), Subject: sub.Name, Pod: sub.Policed()}
+	if !sub.Policed() || len(e.isolation[dir][subject]) == 0 {
 		out.Allowed = true
 		return out
 	}
@@ -217,14 +237,14 @@ func (x *Explanation) String() string {
 		verdict = "allowed"
 	}
 	fmt.Fprintf(&b, "%s: %s\n  %s\n", x.Cell, verdict, x.Summary)
-	if x.Self || x.Egress.Direction == "" {
+	if x.Self || x.OwnNode || x.Egress.Direction == "" {
 		return b.String()
 	}
 	for _, d := range []Direction{x.Egress, x.Ingress} {
 		fmt.Fprintf(&b, "  %s at %s: ", d.Direction, d.Subject)
 		switch {
 		case !d.Pod:
-			b.WriteString("not a pod, no policy applies\n")
+			b.WriteString("not a pod policies select, no policy applies\n")
 			continue
 		case len(d.IsolatedBy) == 0:
 			b.WriteString("not isolated (no policy selects it for " + d.Direction + ")\n")

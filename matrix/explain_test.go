@@ -141,3 +141,40 @@ func TestExplainErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainNodeCells checks the explanations of cells between pods and
+// host-network pods: the own-node rule, and another node judged by its
+// address; both marked implementation-defined.
+func TestExplainNodeCells(t *testing.T) {
+	e := engine(t, nodeModel(), policies(t, `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]`))
+	cases := []struct {
+		from, to string
+		p        matrix.PortProtocol
+		allowed  bool
+		summary  string
+	}{
+		{"x/a", "hosts/host-node1", pp(8081, tcp), true, "allowed: traffic between a pod and its own node (node1) is always allowed"},
+		{"hosts/host-node1", "x/c", pp(80, tcp), true, "allowed: traffic between a pod and its own node (node1) is always allowed"},
+		{"x/a", "hosts/host-node2", pp(8081, tcp), false, "denied by egress: x/a is isolated for egress by x/deny-all and no rule allows it"},
+		{"hosts/host-node2", "x/a", pp(80, tcp), false, "denied by ingress: x/a is isolated for ingress by x/deny-all and no rule allows it"},
+	}
+	for _, tc := range cases {
+		x, err := e.Explain(tc.from, tc.to, tc.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Allowed != tc.allowed || x.Summary != tc.summary || !reflect.DeepEqual(x.ImplementationDefined, []string{matrix.ImplementationDefinedNode}) {
+			t.Errorf("%s -> %s: allowed %v, %q, %v; want %v, %q, [Node]", tc.from, tc.to, x.Allowed, x.Summary, x.ImplementationDefined, tc.allowed, tc.summary)
+		}
+	}
+	x, _ := e.Explain("hosts/host-node2", "x/a", pp(80, tcp))
+	if !strings.Contains(x.String(), "egress at hosts/host-node2: not a pod policies select") {
+		t.Errorf("the rendering does not say the host-network pod is not selected:\n%s", x)
+	}
+}

@@ -26,14 +26,17 @@ type Namespace struct {
 }
 
 // Pod is a pod: where it lives, its labels, its IPs (the first one is the
-// primary) and the ports its containers and sidecars declare.
+// primary) and the ports its containers and sidecars declare. A host-network
+// pod (HostNetwork) has its node's addresses and stands for that node: no
+// policy selects it, and selector peers never match it.
 type Pod struct {
-	Namespace  string            `json:"namespace"`
-	Name       string            `json:"name"`
-	Labels     map[string]string `json:"labels,omitempty"`
-	IPs        []string          `json:"ips,omitempty"`
-	Node       string            `json:"node,omitempty"`
-	Containers []Container       `json:"containers,omitempty"`
+	Namespace   string            `json:"namespace"`
+	Name        string            `json:"name"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	IPs         []string          `json:"ips,omitempty"`
+	Node        string            `json:"node,omitempty"`
+	HostNetwork bool              `json:"hostNetwork,omitempty"`
+	Containers  []Container       `json:"containers,omitempty"`
 	// Sidecars are the pod's restartable init containers (see IsSidecar):
 	// they serve for the pod's whole life, and named ports resolve against
 	// their ports as against the containers'.
@@ -92,9 +95,11 @@ type Endpoint struct {
 	Namespace string
 	Pod       string
 	External  bool
-	Node      string
-	IPs       []netip.Addr
-	Labels    map[string]string
+	// HostNetwork marks a host-network pod: it has its node's addresses.
+	HostNetwork bool
+	Node        string
+	IPs         []netip.Addr
+	Labels      map[string]string
 	// Ports are the ports the endpoint serves, with the container serving each.
 	Ports []ServedPort
 }
@@ -104,6 +109,10 @@ type ServedPort struct {
 	Container string
 	ContainerPort
 }
+
+// Policed reports whether policies can select the endpoint, and selector
+// peers match it: a pod, not an external host nor a host-network pod.
+func (e Endpoint) Policed() bool { return !e.External && !e.HostNetwork }
 
 // PodName returns the endpoint name of a pod.
 func PodName(namespace, pod string) string { return namespace + "/" + pod }
@@ -254,12 +263,13 @@ func (m *Model) Endpoints() []Endpoint {
 	out := make([]Endpoint, 0, len(m.Pods)+len(m.Externals))
 	for _, pod := range m.Pods {
 		ep := Endpoint{
-			Name:      PodName(pod.Namespace, pod.Name),
-			Namespace: pod.Namespace,
-			Pod:       pod.Name,
-			Node:      pod.Node,
-			IPs:       parseIPs(pod.IPs),
-			Labels:    pod.Labels,
+			Name:        PodName(pod.Namespace, pod.Name),
+			Namespace:   pod.Namespace,
+			Pod:         pod.Name,
+			Node:        pod.Node,
+			HostNetwork: pod.HostNetwork,
+			IPs:         parseIPs(pod.IPs),
+			Labels:      pod.Labels,
 		}
 		for _, c := range pod.serving() {
 			for _, p := range c.Ports {

@@ -1,6 +1,8 @@
 package matrix_test
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -508,6 +510,146 @@ spec:
 	for _, tc := range cases {
 		t.Run(tc.rule, func(t *testing.T) {
 			checkTable(t, engine(t, testModel(), policies(t, tc.policies)), tc.want)
+		})
+	}
+}
+
+// nodeModel is testModel with every pod on a node (pod a and c of every
+// namespace on node1, b on node2) and one host-network pod per node in
+// namespace hosts, with the node's address, serving 8081/TCP.
+func nodeModel() *matrix.Model {
+	m := testModel()
+	for i := range m.Pods {
+		m.Pods[i].Node = map[string]string{"a": "node1", "b": "node2", "c": "node1"}[m.Pods[i].Name]
+	}
+	m.Namespaces = append(m.Namespaces, matrix.Namespace{Name: "hosts", Labels: map[string]string{"ns": "hosts"}})
+	for i, node := range []string{"node1", "node2"} {
+		m.Pods = append(m.Pods, matrix.Pod{Namespace: "hosts", Name: "host-" + node, Node: node, HostNetwork: true,
+			Labels: map[string]string{"pod": "host"}, IPs: []string{fmt.Sprintf("172.18.0.%d", 2+i)},
+			Containers: []matrix.Container{{Name: "serve-8081-tcp", Ports: []matrix.ContainerPort{{ContainerPort: 8081}}}}})
+	}
+	return m
+}
+
+// TestNodeSemantics has one row per rule of the engine for traffic between
+// pods and nodes (host-network pods), which the API leaves to
+// implementations: a pod and its own node always reach each other; another
+// node is like an address outside the cluster (only ipBlocks and rules
+// without peers admit it); no policy selects a host-network pod and no
+// selector peer matches one. Every cell between a pod and a host-network pod
+// is marked implementation-defined (Node), and no other cell is.
+func TestNodeSemantics(t *testing.T) {
+	m := nodeModel()
+	nodes := map[string]string{}
+	for _, p := range m.Pods {
+		nodes[matrix.PodName(p.Namespace, p.Name)] = p.Node
+	}
+	host := func(e endpoint) bool { return e.ns == "hosts" }
+	// nodeCell: a pod of x and a node, ownNode: on the same node
+	nodeCell := func(from, to endpoint) bool { return host(from) != host(to) && (from.ns == "x" || to.ns == "x") }
+	ownNode := func(from, to endpoint) bool { return nodeCell(from, to) && nodes[from.name] == nodes[to.name] }
+	const denyAllX = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]`
+	cases := []struct {
+		rule     string
+		policies string
+		want     func(from, to endpoint, p matrix.PortProtocol) bool
+	}{
+		{
+			rule: "no policy: pods and nodes reach each other",
+			want: func(from, to endpoint, p matrix.PortProtocol) bool { return true },
+		},
+		{
+			rule:     "isolated both ways, a pod still reaches its own node and its node reaches it; other nodes are denied",
+			policies: denyAllX,
+			want: func(from, to endpoint, p matrix.PortProtocol) bool {
+				return (from.ns != "x" && to.ns != "x") || ownNode(from, to)
+			},
+		},
+		{
+			rule: "selector peers never match a host-network pod, even namespaceSelector {}",
+			policies: denyAllX + `
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: every-pod}
+spec:
+  podSelector: {}
+  ingress: [{from: [{namespaceSelector: {}}]}]
+  egress: [{to: [{namespaceSelector: {}}]}]`,
+			want: func(from, to endpoint, p matrix.PortProtocol) bool {
+				if from.external() || to.external() {
+					return from.ns != "x" && to.ns != "x"
+				}
+				return !nodeCell(from, to) || ownNode(from, to)
+			},
+		},
+		{
+			rule: "an ipBlock holding the nodes' addresses admits other nodes, both ways",
+			policies: denyAllX + `
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: nodes}
+spec:
+  podSelector: {}
+  ingress: [{from: [{ipBlock: {cidr: 172.18.0.0/16}}]}]
+  egress: [{to: [{ipBlock: {cidr: 172.18.0.0/16}}]}]`,
+			want: func(from, to endpoint, p matrix.PortProtocol) bool {
+				return (from.ns != "x" && to.ns != "x") || nodeCell(from, to)
+			},
+		},
+		{
+			rule: "an egress rule without peers admits other nodes on its ports",
+			policies: denyAllX + `
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: out-8081}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress: [{ports: [{port: 8081}]}]`,
+			want: func(from, to endpoint, p matrix.PortProtocol) bool {
+				if from.ns == "x" && to.ns != "x" && p == pp(8081, tcp) {
+					return true
+				}
+				return (from.ns != "x" && to.ns != "x") || ownNode(from, to)
+			},
+		},
+		{
+			rule: "no policy selects a host-network pod, even podSelector {} in its namespace",
+			policies: `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all, namespace: hosts}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]`,
+			want: func(from, to endpoint, p matrix.PortProtocol) bool { return true },
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.rule, func(t *testing.T) {
+			e := engine(t, m, policies(t, tc.policies))
+			checkTable(t, e, tc.want)
+			e.Table().Each(func(c matrix.Cell) bool {
+				x, err := e.Explain(c.From, c.To, c.PortProtocol())
+				if err != nil {
+					t.Fatalf("Explain(%s): %v", c, err)
+				}
+				from, to := parseEndpoint(c.From), parseEndpoint(c.To)
+				node := !from.external() && !to.external() && host(from) != host(to)
+				if got := slices.Contains(x.ImplementationDefined, matrix.ImplementationDefinedNode); got != node {
+					t.Fatalf("%s: implementation-defined %v, want Node marked %v", c, x.ImplementationDefined, node)
+				}
+				return true
+			})
 		})
 	}
 }

@@ -27,7 +27,7 @@ func Summary(r *Run) string {
 	}
 	fmt.Fprintf(&b, "; %d cells not probed.\n", total.notProbed)
 	b.WriteString("Divergent: a case failed only on cells whose verdict the API leaves to the implementation " +
-		"(such as ipBlock matching pod IPs): this CNI made the other choice.\n" + incompleteNote + "\n")
+		"(such as ipBlock matching pod IPs, or traffic between pods and nodes): this CNI made the other choice.\n" + incompleteNote + "\n")
 
 	bySuite := map[string][]Case{}
 	byLabel := map[string][]Case{}

@@ -20,12 +20,16 @@ func DNSArgs(namespace string) []string {
 
 // ProbeTransport returns a transport that runs each probe batch inside the
 // source's network namespace: a pod's, found from its UID in podUIDs (by
-// endpoint name), or an external host's. Probes from pods resolve names
-// through the cluster DNS.
+// endpoint name), a host-network pod's node's, or an external host's.
+// Probes from pods resolve names through the cluster DNS.
 func (c *Cluster) ProbeTransport(podUIDs map[string]string) *transport.LocalNetns {
 	externals := map[string]string{}
 	for _, x := range c.Externals {
 		externals[x.Name] = netns.Path(x.Netns)
+	}
+	nodes := map[string]string{}
+	for _, n := range c.Nodes {
+		nodes[n.Name] = netns.Path(n.Netns)
 	}
 	return &transport.LocalNetns{
 		Binary: filepath.Join(c.BinDir, ProbeBinary),
@@ -35,6 +39,12 @@ func (c *Cluster) ProbeTransport(podUIDs map[string]string) *transport.LocalNetn
 					return p, nil
 				}
 				return "", fmt.Errorf("the local cluster has no external host %s", ep.Name)
+			}
+			if ep.HostNetwork {
+				if p, ok := nodes[ep.Node]; ok {
+					return p, nil
+				}
+				return "", fmt.Errorf("host-network pod %s: the local cluster has no node %q", ep.Name, ep.Node)
 			}
 			uid, ok := podUIDs[ep.Name]
 			if !ok {

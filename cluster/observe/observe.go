@@ -19,7 +19,7 @@ import (
 
 // Pod returns a pod as the engine models it.
 func Pod(pod *corev1.Pod) matrix.Pod {
-	mp := matrix.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Node: pod.Spec.NodeName}
+	mp := matrix.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Node: pod.Spec.NodeName, HostNetwork: pod.Spec.HostNetwork}
 	for _, ip := range pod.Status.PodIPs {
 		mp.IPs = append(mp.IPs, ip.IP)
 	}

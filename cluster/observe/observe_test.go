@@ -36,3 +36,19 @@ func TestPodKeepsSidecarPorts(t *testing.T) {
 		t.Errorf("Pod() = %+v\nwant   %+v", got, want)
 	}
 }
+
+// TestPodKeepsNodeAndHostNetwork checks that the engine learns where a pod
+// runs and whether it is a host-network pod, which decide its node cells.
+func TestPodKeepsNodeAndHostNetwork(t *testing.T) {
+	for _, hostNetwork := range []bool{false, true} {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "nodes", Name: "host-node1"},
+			Spec:       corev1.PodSpec{NodeName: "node1", HostNetwork: hostNetwork},
+			Status:     corev1.PodStatus{PodIPs: []corev1.PodIP{{IP: "10.250.0.11"}}},
+		}
+		got := Pod(pod)
+		if got.Node != "node1" || got.HostNetwork != hostNetwork || len(got.IPs) != 1 {
+			t.Errorf("hostNetwork %v: observed %+v", hostNetwork, got)
+		}
+	}
+}

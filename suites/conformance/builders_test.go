@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,10 +21,16 @@ import (
 // probe model and offline on a fake one.
 
 // world is what a policy may refer to besides logical names: the real name of
-// each logical namespace and the IP of each logical pod ("x/b").
+// each logical namespace and the IP of each logical pod ("x/b"); for cases
+// probing nodes, also the node of each pod and the port the node endpoints
+// serve.
 type world struct {
 	names framework.Names
 	ips   map[string]string
+	// nodes holds each pod's node, by logical name; nodePort is the port of
+	// the node endpoints (logical pods nodes/host-<node>).
+	nodes    map[string]string
+	nodePort int32
 }
 
 func (w world) ns(logical string) string { return w.names.Namespace(logical) }
@@ -171,6 +178,30 @@ func podHost(pod string) address {
 	}
 }
 
+// nodeBlock is the smallest prefix holding the addresses of every node
+// endpoint (the nodes' addresses).
+func nodeBlock() address {
+	return func(w world) string {
+		var block netip.Prefix
+		for name, s := range w.ips {
+			ip, err := netip.ParseAddr(s)
+			if !strings.HasPrefix(name, framework.NodesNamespace+"/") || err != nil {
+				continue
+			}
+			if !block.IsValid() {
+				block = netip.PrefixFrom(ip, ip.BitLen())
+			}
+			for !block.Contains(ip) {
+				block = netip.PrefixFrom(block.Addr(), block.Bits()-1).Masked()
+			}
+		}
+		if !block.IsValid() {
+			return ""
+		}
+		return block.String()
+	}
+}
+
 // podSlash4 is the /4 around the pod's IP (as upstream builds it): a large
 // block holding every pod of the cluster and no external host of the model.
 func podSlash4(pod string) address {
@@ -283,7 +314,61 @@ var (
 	dns53t = matrix.PortProtocol{Port: 53, Protocol: tcp}
 )
 
-// Outcomes, by logical endpoint: "x/a", "ext1", or dnsPod.
+// Outcomes, by logical endpoint: "x/a", "ext1", dnsPod, or a pod's own node
+// or another node (see ownNode, otherNode), with nodeTCP the node endpoints'
+// port.
+
+// Node endpoints in outcomes: the pod's own node, or another node, as the
+// pods are placed at run time (see world.outcome).
+const (
+	ownNodeOf   = "own-node-of:"
+	otherNodeOf = "other-node-of:"
+)
+
+func ownNode(pod string) string   { return ownNodeOf + pod }
+func otherNode(pod string) string { return otherNodeOf + pod }
+
+// nodeTCP stands for the node endpoints' TCP port (world.nodePort).
+var nodeTCP = matrix.PortProtocol{Port: 0, Protocol: tcp}
+
+// outcome resolves an outcome's node endpoints and port in the world; false
+// when it names another node and there is none (a one-node cluster).
+func (w world) outcome(o framework.Outcome) (framework.Outcome, bool) {
+	var ok bool
+	if o.From, ok = w.endpoint(o.From); !ok {
+		return o, false
+	}
+	if o.To, ok = w.endpoint(o.To); !ok {
+		return o, false
+	}
+	if o.Port == nodeTCP {
+		o.Port.Port = w.nodePort
+	}
+	return o, true
+}
+
+func (w world) endpoint(logical string) (string, bool) {
+	if pod, ok := strings.CutPrefix(logical, ownNodeOf); ok {
+		return nodeHost(w.nodes[pod]), w.nodes[pod] != ""
+	}
+	pod, ok := strings.CutPrefix(logical, otherNodeOf)
+	if !ok {
+		return logical, true
+	}
+	var others []string
+	for name, node := range w.nodes {
+		if strings.HasPrefix(name, framework.NodesNamespace+"/") && node != w.nodes[pod] {
+			others = append(others, node)
+		}
+	}
+	if len(others) == 0 {
+		return "", false
+	}
+	return nodeHost(slices.Min(others)), true
+}
+
+// nodeHost is the logical name of a node's node endpoint.
+func nodeHost(node string) string { return framework.NodesNamespace + "/host-" + node }
 
 func allow(from, to string, pp matrix.PortProtocol) framework.Outcome {
 	return framework.Outcome{From: from, To: to, Port: pp, Allowed: true}

@@ -23,7 +23,10 @@ type testCase struct {
 	// labels are feature labels the policies do not show, such as the
 	// protocol an upstream context is about; the others are derived.
 	labels []string
-	steps  []step
+	// nodes adds the probe model's node endpoints (one host-network pod per
+	// node) to the matrix.
+	nodes bool
+	steps []step
 }
 
 // upstreamTest names an upstream test by its context and It text.
@@ -65,11 +68,17 @@ func (c *testCase) changes(i int) bool {
 // (and its name in the offline model).
 const dnsPod = "kube-system/dns"
 
+// offlineNodePort is the node endpoints' port in the offline model (that of
+// process 1).
+var offlineNodePort = framework.NodePort(1)
+
 // offlineModel is the probe model with made-up IPs and logical names (the
 // zero framework.Names maps every name to itself): namespaces x, y, z with
 // pods a, b, c serving 80 and 81 on TCP, UDP and SCTP, the DNS-like pod in
-// kube-system and the two external hosts.
-func offlineModel() *matrix.Model {
+// kube-system and the two external hosts; with nodes, pods a and c run on
+// node1 and b and the DNS-like pod on node2, and namespace nodes holds a
+// host-network pod per node.
+func offlineModel(nodes bool) *matrix.Model {
 	m := &matrix.Model{}
 	for i, ns := range []string{"x", "y", "z"} {
 		m.Namespaces = append(m.Namespaces, matrix.Namespace{Name: ns, Labels: map[string]string{"ns": ns, corev1.LabelMetadataName: ns}})
@@ -103,14 +112,34 @@ func offlineModel() *matrix.Model {
 		{Name: "ext1", IPs: []string{"192.0.2.10"}, Ports: ports},
 		{Name: "ext2", IPs: []string{"192.0.2.11"}, Ports: ports},
 	}
+	if nodes {
+		addOfflineNodes(m)
+	}
 	return m
+}
+
+func addOfflineNodes(m *matrix.Model) {
+	for i := range m.Pods {
+		m.Pods[i].Node = "node2"
+		if m.Pods[i].Name == "a" || m.Pods[i].Name == "c" {
+			m.Pods[i].Node = "node1"
+		}
+	}
+	m.Namespaces = append(m.Namespaces, matrix.Namespace{Name: framework.NodesNamespace,
+		Labels: map[string]string{"ns": framework.NodesNamespace, corev1.LabelMetadataName: framework.NodesNamespace}})
+	for i, node := range []string{"node1", "node2"} {
+		m.Pods = append(m.Pods, matrix.Pod{Namespace: framework.NodesNamespace, Name: "host-" + node,
+			Labels: map[string]string{"pod": "host"}, IPs: []string{fmt.Sprintf("10.250.0.%d", 11+i)}, Node: node, HostNetwork: true,
+			Containers: []matrix.Container{{Name: "serve-node-tcp", Ports: []matrix.ContainerPort{{ContainerPort: offlineNodePort, Protocol: tcp}}}}})
+	}
 }
 
 // offlineWorld is the world of offlineModel.
 func offlineWorld(m *matrix.Model) world {
-	w := world{ips: map[string]string{}}
+	w := world{ips: map[string]string{}, nodes: map[string]string{}, nodePort: offlineNodePort}
 	for _, p := range m.Pods {
 		w.ips[matrix.PodName(p.Namespace, p.Name)] = p.IPs[0]
+		w.nodes[matrix.PodName(p.Namespace, p.Name)] = p.Node
 	}
 	return w
 }
@@ -118,6 +147,7 @@ func offlineWorld(m *matrix.Model) world {
 // offlineStep is the state after one step on the offline model.
 type offlineStep struct {
 	model    *matrix.Model
+	world    world
 	inForce  []*networkingv1.NetworkPolicy
 	changed  bool
 	rejected bool
@@ -125,7 +155,7 @@ type offlineStep struct {
 
 // offline plays the case's steps on the offline model.
 func (c *testCase) offline() []offlineStep {
-	model := offlineModel()
+	model := offlineModel(c.nodes)
 	w := offlineWorld(model)
 	var inForce []*networkingv1.NetworkPolicy
 	out := make([]offlineStep, len(c.steps))
@@ -138,7 +168,7 @@ func (c *testCase) offline() []offlineStep {
 				model = relabelled(model, s.labels)
 			}
 		}
-		out[i] = offlineStep{model: model, inForce: inForce, changed: c.changes(i), rejected: s.rejected != ""}
+		out[i] = offlineStep{model: model, world: w, inForce: inForce, changed: c.changes(i), rejected: s.rejected != ""}
 	}
 	return out
 }
@@ -185,28 +215,37 @@ func (c *testCase) Labels() ([]string, error) {
 	return slices.Compact(labels), nil
 }
 
-// Scenario turns the case into a scenario on the probe model, whose pods have
-// the IPs ips (by logical name).
-func (c *testCase) Scenario(m *framework.ProbeModel, ips map[string]string, labels []string) *framework.Scenario {
+// Scenario turns the case into a scenario on the probe model, whose pods
+// have the IPs and nodes of live (by logical name). Outcomes about another
+// node are left out when there is no other node.
+func (c *testCase) Scenario(m *framework.ProbeModel, live world, labels []string) *framework.Scenario {
 	steps := make([]framework.Step, len(c.steps))
 	for i, s := range c.steps {
 		st := framework.Step{Name: s.name, Manifests: s.manifest, Rejected: s.rejected}
 		if s.policies != nil {
 			st.Policies = func(n framework.Names) []*networkingv1.NetworkPolicy {
-				return s.policies(world{names: n, ips: ips})
+				w := live
+				w.names = n
+				return s.policies(w)
 			}
 		}
 		if s.labels != nil {
 			st.Labels = func(framework.Names) map[string]map[string]string { return s.labels }
 		}
 		for _, o := range s.expect {
+			o, ok := live.outcome(o)
+			if !ok {
+				continue
+			}
 			o.From, o.To = realDNS(o.From, m), realDNS(o.To, m)
 			o.Doc = c.title
 			st.Expect = append(st.Expect, o)
 		}
 		steps[i] = st
 	}
-	return m.Scenario(c.ID(), c.title, labels, steps...)
+	sc := m.Scenario(c.ID(), c.title, labels, steps...)
+	sc.Nodes = c.nodes
+	return sc
 }
 
 func realDNS(endpoint string, m *framework.ProbeModel) string {

@@ -1,6 +1,7 @@
 package conformance_test
 
 import (
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,7 +19,7 @@ import (
 // over TCP, UDP and SCTP, and 53 on the DNS pod), so a case needs only its
 // policies and label changes; its expect lists state the key assertions.
 func catalogue() []testCase {
-	return append(upstreamCases(), additions()...)
+	return slices.Concat(upstreamCases(), additions(), nodeCases())
 }
 
 // Selectors used throughout.
@@ -953,6 +954,72 @@ func additions() []testCase {
 				name:     "x/a may send to pod=b",
 				policies: policies(np("x", "egress-to-b", podA, egress(to(pods(podB))))),
 				expect:   []framework.Outcome{allow("x/a", "x/b", tcp80), deny("x/a", "y/b", tcp80), deny("x/a", "x/c", tcp80)},
+			}},
+		},
+	}
+}
+
+// nodeCases probe traffic between pods and nodes, through one host-network
+// pod per node (framework.ProbeModel.NodeEndpoints): a pod and its own node
+// always reach each other, another node is like an address outside the
+// cluster. The API leaves node traffic to implementations, so every cell
+// between a pod and a node is implementation-defined (labels Node and
+// ImplementationDefined): a CNI that differs there diverges.
+func nodeCases() []testCase {
+	denyAllX := np("x", "deny-all", all(), ingress(), egress())
+	return []testCase{
+		{
+			id: "node-deny-all", title: "a pod isolated both ways still reaches its own node and is reached from it; other nodes are denied",
+			nodes: true,
+			steps: []step{{
+				name:     "every pod of x is isolated for ingress and egress",
+				policies: policies(denyAllX),
+				expect: []framework.Outcome{allow("x/a", ownNode("x/a"), nodeTCP), allow(ownNode("x/a"), "x/a", tcp80),
+					deny("x/a", otherNode("x/a"), nodeTCP), deny(otherNode("x/a"), "x/a", tcp80), allow("y/a", ownNode("y/a"), nodeTCP)},
+			}},
+		},
+		{
+			id: "node-namespace-selector-all", title: "a namespaceSelector {} peer admits every pod but no node, even host-network pods in a namespace",
+			nodes: true,
+			steps: []step{{
+				name: "pods of x admit and send to every namespace only",
+				policies: policies(denyAllX, np("x", "all-namespaces", all(),
+					ingress(from(namespaces(all()))), egress(to(namespaces(all()))))),
+				expect: []framework.Outcome{allow("x/a", "y/a", tcp80), allow("y/b", "x/a", tcp80), deny("x/a", otherNode("x/a"), nodeTCP),
+					deny(otherNode("x/b"), "x/b", udp81), allow(ownNode("x/b"), "x/b", udp81)},
+			}},
+		},
+		{
+			id: "node-ipblock", title: "an ipBlock holding the nodes' addresses admits other nodes both ways, and no pod",
+			nodes: true,
+			steps: []step{{
+				name: "pods of x admit and send to the nodes' addresses only",
+				policies: policies(denyAllX, np("x", "nodes", all(),
+					ingress(from(ipBlock(nodeBlock()))), egress(to(ipBlock(nodeBlock()))))),
+				expect: []framework.Outcome{allow("x/a", otherNode("x/a"), nodeTCP), allow(otherNode("x/a"), "x/a", tcp80),
+					allow(ownNode("x/c"), "x/c", sctp81), deny("x/a", "y/a", tcp80), deny("y/a", "x/a", tcp80)},
+			}},
+		},
+		{
+			id: "node-only-other-nodes-denied", title: "policies admitting every pod and every external host still deny other nodes, and only them",
+			nodes: true,
+			steps: []step{{
+				name: "pods of x admit and send to every namespace and 192.0.2.0/24",
+				policies: policies(np("x", "pods-and-externals", all(),
+					ingress(from(namespaces(all()), ipBlock(cidr("192.0.2.0/24")))),
+					egress(to(namespaces(all()), ipBlock(cidr("192.0.2.0/24")))))),
+				expect: []framework.Outcome{allow("x/a", "y/a", tcp80), allow("x/a", "ext1", tcp80), allow("ext2", "x/b", udp81),
+					deny("x/a", otherNode("x/a"), nodeTCP), deny(otherNode("x/b"), "x/b", tcp80), allow(ownNode("x/a"), "x/a", tcp80)},
+			}},
+		},
+		{
+			id: "node-host-network-not-selected", title: "a policy selecting every pod of the host-network pods' namespace isolates none of them",
+			nodes: true,
+			steps: []step{{
+				name:     "deny all in the node endpoints' namespace",
+				policies: policies(np(framework.NodesNamespace, "deny-all", all(), ingress(), egress())),
+				expect: []framework.Outcome{allow("x/a", ownNode("x/a"), nodeTCP), allow("x/a", otherNode("x/a"), nodeTCP),
+					allow(otherNode("x/a"), "x/a", tcp80), allow(ownNode("x/a"), "y/b", udp80)},
 			}},
 		},
 	}

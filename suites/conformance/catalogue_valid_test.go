@@ -74,6 +74,11 @@ func checkStep(t *testing.T, c *testCase, i int, st offlineStep) {
 	}
 	table := engine.Table()
 	for _, o := range s.expect {
+		o, ok := st.world.outcome(o)
+		if !ok {
+			t.Errorf("%s: outcome %s -> %s names a node the offline model does not have", where, o.From, o.To)
+			continue
+		}
 		got, ok := table.Get(o.From, o.To, o.Port)
 		if !ok {
 			t.Errorf("%s: outcome %s -> %s %s is not a cell of the matrix", where, o.From, o.To, o.Port)

@@ -3,7 +3,8 @@
 // (test/e2e/network/netpol) and what upstream does not test (endPort ranges,
 // ipBlock with external hosts, named ports in egress, policyTypes defaulting,
 // every matchExpressions operator, relabelling, policy updates and deletions,
-// DNS egress, stacked policies, protocol-only ports), each case run on the
+// DNS egress, stacked policies, protocol-only ports, traffic between pods
+// and nodes), each case run on the
 // process's probe model with the whole matrix checked at every step. The
 // mapping to upstream is in README.md.
 //
@@ -36,7 +37,10 @@ var _ = DescribeTable("conformance catalogue", tableArgs()...)
 func tableArgs() []any {
 	args := []any{func(ctx SpecContext, c testCase, labels []string) {
 		m := suite.Model()
-		suite.Run(ctx, c.Scenario(m, podIPs(ctx, m), labels))
+		if c.nodes {
+			m.NodeEndpoints(ctx)
+		}
+		suite.Run(ctx, c.Scenario(m, liveWorld(ctx, m), labels))
 	}}
 	for _, c := range catalogue() {
 		labels, err := c.Labels()
@@ -48,16 +52,18 @@ func tableArgs() []any {
 	return args
 }
 
-// podIPs returns the primary IP of every pod of the model's namespaces x, y
-// and z, by logical name ("x/b"), for ipBlock peers.
-func podIPs(ctx context.Context, m *framework.ProbeModel) map[string]string {
-	ips := map[string]string{}
-	for _, ns := range []string{"x", "y", "z"} {
+// liveWorld returns the primary IP and the node of every pod of the model's
+// namespaces x, y and z and of its node endpoints (once created), by logical
+// name ("x/b"), for ipBlock peers and outcomes about nodes.
+func liveWorld(ctx context.Context, m *framework.ProbeModel) world {
+	w := world{ips: map[string]string{}, nodes: map[string]string{}, nodePort: framework.NodePort(suite.Env().Process)}
+	for _, ns := range []string{"x", "y", "z", framework.NodesNamespace} {
 		list, err := suite.Env().Client.CoreV1().Pods(m.Namespace(ns)).List(ctx, metav1.ListOptions{})
 		Expect(err).NotTo(HaveOccurred(), "listing the pods of %s", m.Namespace(ns))
 		for _, p := range list.Items {
-			ips[ns+"/"+p.Name] = p.Status.PodIP
+			w.ips[ns+"/"+p.Name] = p.Status.PodIP
+			w.nodes[ns+"/"+p.Name] = p.Spec.NodeName
 		}
 	}
-	return ips
+	return w
 }

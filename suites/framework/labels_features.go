@@ -65,26 +65,28 @@ func FeatureLabels(policies []*networkingv1.NetworkPolicy) []string {
 	return out
 }
 
-// ImplementationDefinedLabels returns [IPBlockPodIP, ImplementationDefined]
-// when some cell of the model's expected table holds only because an
-// ipBlock matched a pod IP, and nothing otherwise.
+// ImplementationDefinedLabels returns the implementation-defined behaviours
+// some cell of the model's expected table depends on (IPBlockPodIP: an
+// ipBlock matched a pod IP; Node: a pod and a node), each a label, followed
+// by ImplementationDefined, and nothing when there is none.
 func ImplementationDefinedLabels(model *matrix.Model, policies []*networkingv1.NetworkPolicy) ([]string, error) {
 	e, err := matrix.NewEngine(model, policies)
 	if err != nil {
 		return nil, err
 	}
-	found := false
+	var found []string
 	e.Table().Each(func(c matrix.Cell) bool {
 		x, err := e.Explain(c.From, c.To, c.PortProtocol())
-		if err == nil && len(x.ImplementationDefined) > 0 {
-			found = true
+		if err == nil {
+			found = append(found, x.ImplementationDefined...)
 		}
-		return !found
+		return true
 	})
-	if !found {
+	if len(found) == 0 {
 		return nil, nil
 	}
-	return []string{generate.LabelIPBlockPodIP, reports.LabelImplementationDefined}, nil
+	slices.Sort(found)
+	return append(slices.Compact(found), reports.LabelImplementationDefined), nil
 }
 
 // RecipeScenario turns a seed recipe into a scenario with its labels.

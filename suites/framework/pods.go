@@ -42,7 +42,8 @@ const (
 // PodObject returns the pod a model pod becomes in namespace: one container
 // per model container, serving its ports with the probe agent (which answers
 // with the pod's identity), plus the probe container, which is ready once
-// every port answers (see readyProbe).
+// every port answers (see readyProbe). A host-network model pod becomes a
+// host-network pod bound to its node.
 func PodObject(namespace string, p matrix.Pod, image string) *corev1.Pod {
 	env := []corev1.EnvVar{
 		{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
@@ -79,13 +80,17 @@ func PodObject(namespace string, p matrix.Pod, image string) *corev1.Pod {
 		probe.StartupProbe = readyProbe(served, startupPeriodSeconds, startupFailures)
 		probe.ReadinessProbe = readyProbe(served, readinessPeriodSeconds, readinessFailures)
 	}
-	return &corev1.Pod{
+	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: namespace, Labels: p.Labels},
 		Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: &grace,
 			Containers:                    append([]corev1.Container{probe}, servers...),
 		},
 	}
+	if p.HostNetwork {
+		pod.Spec.HostNetwork, pod.Spec.NodeName = true, p.Node
+	}
+	return pod
 }
 
 // readyProbe is an exec probe that succeeds when every port spec (80/TCP)

@@ -32,6 +32,18 @@ var (
 	}
 )
 
+// NodesNamespace is the logical namespace of the probe model's node
+// endpoints (see ProbeModel.NodeEndpoints).
+const NodesNamespace = "nodes"
+
+// nodePortBase plus the process number is the TCP port the node endpoints
+// of a process serve: no pod of the model serves it, and parallel processes
+// never share a port on a node.
+const nodePortBase = 9080
+
+// NodePort is the TCP port the node endpoints of process serve.
+func NodePort(process int) int32 { return nodePortBase + int32(process) }
+
 func externalPorts() []matrix.ContainerPort {
 	var out []matrix.ContainerPort
 	for _, port := range probePorts {
@@ -56,6 +68,8 @@ type ProbeModel struct {
 	// DNS is the logical endpoint name of the DNS-like pod.
 	DNS       string
 	Externals []matrix.External
+	// nodes are the node endpoints, once created.
+	nodes []matrix.Pod
 }
 
 // Namespace returns the real name of a logical namespace of the model.
@@ -124,6 +138,7 @@ func CreateProbeModel(ctx context.Context, env *Env) *ProbeModel {
 		}
 	}
 	m.names.namespaces["kube-system"] = "kube-system"
+	m.names.namespaces[NodesNamespace] = NodesNamespace + "-" + suffix
 	dns := matrix.Pod{Namespace: "kube-system", Name: strings.TrimPrefix(m.DNS, "kube-system/"),
 		Labels: map[string]string{"k8s-app": "netpolcheck-dns", "pod": "dns"}}
 	for _, proto := range []corev1.Protocol{corev1.ProtocolUDP, corev1.ProtocolTCP} {
@@ -149,10 +164,42 @@ func CreateProbeModel(ctx context.Context, env *Env) *ProbeModel {
 	return m
 }
 
-// Delete removes the model's namespaces and its DNS-like pod.
+// NodeEndpoints returns the model's node endpoints, creating them on first
+// use: one host-network probe pod per node, named host-<node>, labelled
+// pod=host, in logical namespace nodes, serving NodePort(process) on TCP.
+// A host-network pod has its node's addresses, so probes to and from it are
+// traffic to and from its node; no policy selects it.
+func (m *ProbeModel) NodeEndpoints(ctx context.Context) []matrix.Pod {
+	if m.nodes != nil {
+		return m.nodes
+	}
+	nodes, err := m.env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred(), "listing the nodes")
+	Expect(nodes.Items).NotTo(BeEmpty(), "the cluster has no nodes")
+	ns := m.names.Namespace(NodesNamespace)
+	createNamespace(ctx, m.env, ns, map[string]string{"ns": NodesNamespace})
+	port := NodePort(m.env.Process)
+	var pods []matrix.Pod
+	for _, n := range nodes.Items {
+		name := containerName(port, corev1.ProtocolTCP)
+		p := matrix.Pod{Namespace: NodesNamespace, Name: "host-" + n.Name, Labels: map[string]string{"pod": "host"},
+			Node: n.Name, HostNetwork: true,
+			Containers: []matrix.Container{{Name: name, Ports: []matrix.ContainerPort{{ContainerPort: port, Protocol: corev1.ProtocolTCP}}}}}
+		_, err := m.env.Client.CoreV1().Pods(ns).Create(ctx, PodObject(ns, p, m.env.Image), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating the host-network pod %s/%s", ns, p.Name)
+		pods = append(pods, p)
+	}
+	_, err = waitPodsRunning(ctx, m.env.Client, []string{ns}, len(pods))
+	Expect(err).NotTo(HaveOccurred())
+	m.nodes = pods
+	return pods
+}
+
+// Delete removes the model's namespaces (with its node endpoints) and its
+// DNS-like pod.
 func (m *ProbeModel) Delete(ctx context.Context) error {
 	var errs []error
-	for _, ns := range probeNamespaces {
+	for _, ns := range append(slices.Clone(probeNamespaces), NodesNamespace) {
 		errs = append(errs, deleteNamespace(ctx, m.env, m.names.Namespace(ns)))
 	}
 	dns := strings.TrimPrefix(m.DNS, "kube-system/")

@@ -35,7 +35,10 @@ type Scenario struct {
 	Namespaces []matrix.Namespace
 	Pods       []matrix.Pod
 	Model      *ProbeModel
-	Externals  []matrix.External
+	// Nodes adds the probe model's node endpoints (Model only; see
+	// ProbeModel.NodeEndpoints) to the scenario's matrix.
+	Nodes     bool
+	Externals []matrix.External
 	// Services are created in the scenario's namespaces after its pods
 	// (not on a shared probe model); outcomes reach them through Via.
 	Services []recipes.Service
@@ -139,7 +142,11 @@ func (r *run) setUp(ctx context.Context) {
 	r.names = Names{namespaces: map[string]string{}, externals: map[string]string{}}
 	if s.Model != nil {
 		r.names = s.Model.names
-		for _, p := range s.Model.Pods {
+		pods := s.Model.Pods
+		if s.Nodes {
+			pods = append(slices.Clone(pods), s.Model.NodeEndpoints(ctx)...)
+		}
+		for _, p := range pods {
 			r.pods = append(r.pods, podRef{namespace: r.names.Namespace(p.Namespace), name: p.Name, spec: p})
 		}
 	} else {
