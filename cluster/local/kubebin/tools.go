@@ -1,8 +1,9 @@
 //go:build tools
 
 // Package kubebin records the Kubernetes commands that the local cluster
-// builds, so that `go mod tidy` keeps everything they need in go.sum. Build
-// one with, for example:
+// builds (the control plane, kube-proxy, and agnhost, the binary of the e2e
+// test image that node agents bind-mount at /agnhost), so that `go mod tidy`
+// keeps everything they need in go.sum. Build one with, for example:
 //
 //	CGO_ENABLED=0 go build -trimpath -o bin/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 package kubebin
@@ -12,4 +13,5 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/test/images/agnhost"
 )
