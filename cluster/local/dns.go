@@ -29,11 +29,7 @@ const (
 	// ClusterDNSIP is the kube-dns Service's ClusterIP.
 	ClusterDNSIP = "10.96.0.10"
 	// ClusterDomain is the cluster's DNS domain.
-	ClusterDomain = "cluster.local"
-	// CoreDNSCommand is the command of the CoreDNS container, which node
-	// agents run with the cached CoreDNS binary.
-	CoreDNSCommand = "coredns"
-
+	ClusterDomain     = "cluster.local"
 	dnsName           = "coredns"
 	dnsAppLabel       = "k8s-app"
 	dnsAppValue       = "kube-dns"
@@ -144,8 +140,9 @@ func dnsKubeconfig(ctx context.Context, client kubernetes.Interface, caPEM []byt
 
 // dnsDeployment runs one CoreDNS. Its Corefile comes from the ConfigMap at
 // /etc/coredns, its kubeconfig from the Secret at /etc/coredns/auth; it runs
-// in /etc/coredns, so the Corefile names the kubeconfig relative to it (the
-// node agent materializes both under the pod's root).
+// in /etc/coredns, so the Corefile names the kubeconfig relative to it. Its
+// image's entrypoint, /coredns, is the cached CoreDNS that node agents
+// bind-mount there.
 func dnsDeployment(labels map[string]string, secret, configMap string) *appsv1.Deployment {
 	replicas := int32(1)
 	noToken := false
@@ -162,7 +159,6 @@ func dnsDeployment(labels map[string]string, secret, configMap string) *appsv1.D
 					Containers: []corev1.Container{{
 						Name:       dnsName,
 						Image:      "registry.k8s.io/coredns/coredns:" + controlplane.CoreDNSVersion,
-						Command:    []string{CoreDNSCommand},
 						Args:       []string{"-conf", dnsConfigDir + "/Corefile"},
 						WorkingDir: dnsConfigDir,
 						Ports: []corev1.ContainerPort{

@@ -63,6 +63,9 @@ type Options struct {
 	// CoreDNS says where the CoreDNS binary comes from (SourceDir is
 	// cluster/local/corednsbin).
 	CoreDNS controlplane.BuildOptions
+	// Agnhost says where agnhost comes from (SourceDir and CacheDir default
+	// to Kube's).
+	Agnhost controlplane.BuildOptions
 	// EnforcerArgs are extra arguments for every node's enforcer, such as
 	// --profile=none.
 	EnforcerArgs []string

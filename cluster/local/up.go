@@ -18,6 +18,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane/detached"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
+	"github.com/netpolcheck/netpolcheck/cluster/local/nodeagent"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
 )
 
@@ -81,6 +82,18 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	agnhostBuild := opts.Agnhost
+	agnhostBuild.Progress = opts.Progress
+	if agnhostBuild.SourceDir == "" {
+		agnhostBuild.SourceDir = kube.SourceDir
+	}
+	if agnhostBuild.CacheDir == "" {
+		agnhostBuild.CacheDir = kube.CacheDir
+	}
+	agnhost, err := controlplane.EnsureAgnhost(ctx, agnhostBuild)
+	if err != nil {
+		return nil, err
+	}
 	progress("starting etcd, kube-apiserver, kube-controller-manager and kube-scheduler %s", bins.Version)
 	cp, err := controlplane.Start(ctx, controlplane.Config{StateDir: filepath.Join(opts.StateDir, controlDir), Binaries: bins})
 	if err != nil {
@@ -110,7 +123,7 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	nodeOpts := nodeOptions{enforcerArgs: opts.EnforcerArgs, kubeProxy: bins.Proxy,
-		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS}
+		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS, agnhost: agnhost}
 	for _, node := range c.Nodes {
 		if err := registerNode(ctx, client, node); err != nil {
 			return nil, err
@@ -184,6 +197,7 @@ type nodeOptions struct {
 	kubeProxy       string
 	proxyKubeconfig string
 	coreDNS         string
+	agnhost         string
 }
 
 // startNode writes the node's CNI and kube-proxy configurations and starts,
@@ -209,8 +223,14 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 		"--pod-netns-prefix", c.Prefix + "pod-", "--cni-conflist", conflist, "--cni-bin-dir", c.BinDir,
 		"--cni-cache-dir", filepath.Join(dir, "cni-cache"), "--probe-binary", filepath.Join(c.BinDir, ProbeBinary),
 		"--log-dir", filepath.Join(dir, "logs", "pods"), "--pods-dir", filepath.Join(dir, "pods"),
-		"--command", CoreDNSCommand + "=" + opts.coreDNS,
 		"--cluster-dns", ClusterDNSIP, "--cluster-domain", ClusterDomain}
+	for name, path := range map[string]string{
+		nodeagent.BinaryCoreDNS: opts.coreDNS, nodeagent.BinaryAgnhost: opts.agnhost,
+		nodeagent.BinaryCLI: filepath.Join(c.BinDir, CLIBinary), nodeagent.BinaryCNI: filepath.Join(c.BinDir, CNIBinary),
+		nodeagent.BinaryRoutes: filepath.Join(c.BinDir, RoutesBinary), nodeagent.BinaryEnforcer: filepath.Join(c.BinDir, EnforcerBinary),
+	} {
+		agentArgs = append(agentArgs, "--image-binary", name+"="+path)
+	}
 	for _, addr := range apiForwardAddresses(node) {
 		agentArgs = append(agentArgs, "--api-forward", addr)
 	}

@@ -23,7 +23,6 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
-	"github.com/netpolcheck/netpolcheck/probes/prober"
 )
 
 // readyTimeout bounds how long a container has to say it listens.
@@ -35,18 +34,23 @@ type podRuntime struct {
 	netns string // empty for hostNetwork pods
 	ips   []string
 	procs []*process
-	// root is the pod's directory for local commands (empty: none).
-	root string
+	// dir is the pod's directory under Config.PodsDir (empty until made).
+	dir string
+	// stop ends what runs for the pod besides its processes (token refresh).
+	stop context.CancelFunc
 }
 
-// process is one container's process, restarted when it exits.
+// process is one container's process (its shim, which execs the
+// container's command: Pid is the container's main process), restarted
+// when it exits.
 type process struct {
 	container string
-	argv      []string
-	dir       string
-	env       []string
-	logPath   string
-	ready     chan struct{} // closed once the server said "ready" (or at start, for other commands)
+	argv      []string // the shim's command line
+	// newUTS gives the container its own UTS namespace (its hostname).
+	newUTS        bool
+	waitsForReady bool
+	logPath       string
+	ready         chan struct{} // closed once the server said "ready" (or at start, for other commands)
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -102,33 +106,65 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	}
 	withIP := pod.DeepCopy()
 	withIP.Status.PodIP = rt.ips[0]
+	for _, ip := range rt.ips {
+		withIP.Status.PodIPs = append(withIP.Status.PodIPs, corev1.PodIP{IP: ip})
+	}
+	withIP.Status.HostIP = a.cfg.NodeIP
+	withIP.Status.HostIPs = []corev1.HostIP{{IP: a.cfg.NodeIP}}
 	podDir := fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, uidShort(pod.UID))
-	root := filepath.Join(a.cfg.PodsDir, podDir, "root")
-	env := a.containerEnviron(pod)
-	for _, c := range servingContainers(pod) {
-		l, err := containerLaunch(withIP, c, a.cfg.ProbeBinary, a.cfg.Commands, root)
+	rt.dir = filepath.Join(a.cfg.PodsDir, podDir)
+	if err := os.MkdirAll(rt.dir, 0o755); err != nil {
+		return fmt.Errorf("pod %s: %w", key, err)
+	}
+	vols, err := a.prepareVolumes(ctx, withIP, filepath.Join(rt.dir, "volumes"))
+	if err != nil {
+		return fmt.Errorf("pod %s: %w", key, err)
+	}
+	if err := writePodFiles(rt.dir, a.podFiles(withIP)); err != nil {
+		return fmt.Errorf("pod %s: %w", key, err)
+	}
+	var launches []launch
+	serving := servingContainers(pod)
+	for _, c := range serving {
+		l, err := a.containerLaunch(ctx, withIP, c, vols, rt.dir)
+		if errors.Is(err, errImageNotMapped) {
+			// As a kubelet that cannot pull: the pod stays Pending and says why.
+			if err := a.reportImagePullFailure(ctx, pod, c.Name, err); err != nil {
+				return err
+			}
+			a.mu.Lock()
+			a.pods[key] = rt
+			a.mu.Unlock()
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("pod %s: %w", key, err)
 		}
-		if l.argv == nil {
-			continue
+		launches = append(launches, l)
+	}
+	refreshCtx, stopRefresh := context.WithCancel(context.WithoutCancel(ctx))
+	rt.stop = stopRefresh
+	keepTokensFresh(refreshCtx, a.client, withIP, vols.tokens, a.cfg.Log)
+	for i, l := range launches {
+		c := serving[i]
+		if l.standIn {
+			a.event(ctx, pod, corev1.EventTypeNormal, "StandIn", fmt.Sprintf(
+				"container %s: the local cluster maps no image to %s; a probe server stands in for it on its declared ports", c.Name, c.Image))
 		}
-		if l.dir != "" {
-			rt.root = filepath.Dir(root)
-			if err := a.materialize(ctx, pod, root, l.mounts); err != nil {
-				return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
-			}
-			if err := os.MkdirAll(l.dir, 0o755); err != nil {
-				return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
-			}
+		if err := os.MkdirAll(l.spec.Root, 0o755); err != nil {
+			return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
+		}
+		specFile := filepath.Join(filepath.Dir(l.spec.Root), "spec.json")
+		if err := writeContainerSpec(specFile, l.spec); err != nil {
+			return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
 		}
 		p := &process{
-			container: c.Name,
-			argv:      l.argv,
-			dir:       l.dir,
-			env:       env,
-			logPath:   filepath.Join(a.cfg.LogDir, podDir, c.Name+".log"),
-			ready:     make(chan struct{}),
+			container:     c.Name,
+			argv:          append(append([]string(nil), a.cfg.ContainerInit...), specFile),
+			newUTS:        l.spec.Hostname != "",
+			waitsForReady: l.waitsForReady,
+			logPath:       filepath.Join(a.cfg.LogDir, podDir, c.Name+".log"),
+			ready:         make(chan struct{}),
 		}
 		if err := a.startProcess(rt, p); err != nil {
 			return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
@@ -169,9 +205,12 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 		return err
 	}
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
-	cmd.Dir, cmd.Env = p.dir, p.env
+	cmd.Env = []string{} // the shim gives the container its own
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Cloneflags: syscall.CLONE_NEWNS}
+	if p.newUTS {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUTS
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		logFile.Close()
@@ -190,8 +229,7 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 	p.mu.Lock()
 	p.cmd, p.exited = cmd, exited
 	p.mu.Unlock()
-	waitsForReady := len(p.argv) > 1 && p.argv[1] == "serve"
-	if !waitsForReady {
+	if !p.waitsForReady {
 		closeOnce(p.ready)
 	}
 	go func() {
@@ -260,9 +298,12 @@ func (a *Agent) teardown(ctx context.Context, key string, rt *podRuntime) error 
 		wg.Go(p.stop)
 	}
 	wg.Wait()
+	if rt.stop != nil {
+		rt.stop()
+	}
 	var errs []error
-	if rt.root != "" {
-		if err := os.RemoveAll(rt.root); err != nil {
+	if rt.dir != "" {
+		if err := os.RemoveAll(rt.dir); err != nil {
 			errs = append(errs, fmt.Errorf("removing the files of %s: %w", key, err))
 		}
 	}
@@ -278,17 +319,6 @@ func (a *Agent) teardown(ctx context.Context, key string, rt *podRuntime) error 
 	}
 	errs = append(errs, netns.Delete(rt.netns))
 	return errors.Join(errs...)
-}
-
-// containerEnviron is the environment of every process of a pod: the
-// agent's own, plus the pod's DNS configuration (see the package doc).
-func (a *Agent) containerEnviron(pod *corev1.Pod) []string {
-	env := os.Environ()
-	if a.cfg.ClusterDNS == "" || pod.Spec.HostNetwork {
-		return env
-	}
-	d := a.cfg.ClusterDomain
-	return append(env, prober.EnvDNSServer+"="+a.cfg.ClusterDNS, prober.EnvDNSSearch+"="+strings.Join(prober.SearchList(pod.Namespace, d), ","))
 }
 
 // reportRunning writes the pod's status: Running, its IPs, and every
