@@ -10,13 +10,16 @@ import (
 	"testing"
 )
 
-// envContainerInit makes the test binary run ContainerInit, as
-// `netpolcheck local container-init` does.
-const envContainerInit = "NODEAGENT_TEST_CONTAINER_INIT"
+// containerInitArg makes the test binary run ContainerInit, as
+// `netpolcheck local container-init SPEC` does: testContainerInit is the
+// shim's command line.
+const containerInitArg = "container-init"
+
+func testContainerInit() []string { return []string{os.Args[0], containerInitArg} }
 
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(envContainerInit); spec != "" {
-		if err := ContainerInit(spec); err != nil {
+	if len(os.Args) == 3 && os.Args[1] == containerInitArg {
+		if err := ContainerInit(os.Args[2]); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
 			os.Exit(127)
 		}
@@ -70,8 +73,8 @@ func TestContainerInit(t *testing.T) {
 	if err := writeContainerSpec(specFile, spec); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = []string{envContainerInit + "=" + specFile}
+	cmd := exec.Command(os.Args[0], containerInitArg, specFile)
+	cmd.Env = []string{}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -79,6 +79,12 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	rt := &podRuntime{uid: pod.UID}
 	defer func() {
 		if err != nil {
+			// Forget the pod, so that the retry starts it afresh.
+			a.mu.Lock()
+			if a.pods[key] == rt {
+				delete(a.pods, key)
+			}
+			a.mu.Unlock()
 			err = errors.Join(err, a.teardown(context.WithoutCancel(ctx), key, rt))
 		}
 	}()
