@@ -36,8 +36,15 @@ type podRuntime struct {
 	procs []*process
 	// dir is the pod's directory under Config.PodsDir (empty until made).
 	dir string
-	// stop ends what runs for the pod besides its processes (token refresh).
+	// stop ends done: what runs for the pod besides its processes (token
+	// refresh, restarts).
 	stop context.CancelFunc
+	done context.Context
+	// running is closed once the pod's start is reported.
+	running chan struct{}
+	// key, namespace and name identify the pod; restartPolicy is its.
+	key, namespace, name string
+	restartPolicy        corev1.RestartPolicy
 }
 
 // process is one container's process (its shim, which execs the
@@ -51,6 +58,9 @@ type process struct {
 	waitsForReady bool
 	logPath       string
 	ready         chan struct{} // closed once the server said "ready" (or at start, for other commands)
+	// restarts counts the restarts (restartCount); backoffs the exits since
+	// the backoff was last reset.
+	restarts, backoffs int
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -76,7 +86,9 @@ func (a *Agent) runtimeConf(pod *corev1.Pod, path string) *libcni.RuntimeConf {
 // waits until they listen and reports the pod Running and Ready.
 func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err error) {
 	started := time.Now()
-	rt := &podRuntime{uid: pod.UID}
+	done, stop := context.WithCancel(context.WithoutCancel(ctx))
+	rt := &podRuntime{uid: pod.UID, key: key, namespace: pod.Namespace, name: pod.Name, restartPolicy: pod.Spec.RestartPolicy,
+		done: done, stop: stop, running: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			// Forget the pod, so that the retry starts it afresh.
@@ -148,9 +160,7 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 		}
 		launches = append(launches, l)
 	}
-	refreshCtx, stopRefresh := context.WithCancel(context.WithoutCancel(ctx))
-	rt.stop = stopRefresh
-	keepTokensFresh(refreshCtx, a.client, withIP, vols.tokens, a.cfg.Log)
+	keepTokensFresh(rt.done, a.client, withIP, vols.tokens, a.cfg.Log)
 	for i, l := range launches {
 		c := serving[i]
 		if l.standIn {
@@ -184,6 +194,11 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	defer deadline.Stop()
 	for _, p := range rt.procs {
 		select {
+		case <-p.ready: // first: a container that is ready at once may have exited already
+			continue
+		default:
+		}
+		select {
 		case <-p.ready:
 		case <-p.exited:
 			return fmt.Errorf("pod %s: container %s exited before it was ready (log: %s)", key, p.container, p.logPath)
@@ -196,6 +211,7 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	if err := a.reportRunning(ctx, pod, rt); err != nil {
 		return err
 	}
+	close(rt.running)
 	a.cfg.Log.Info("pod running", "pod", key, "ip", rt.ips[0], "containers", len(rt.procs), "took", time.Since(started).Round(time.Millisecond))
 	return nil
 }
@@ -238,6 +254,7 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 	if !p.waitsForReady {
 		closeOnce(p.ready)
 	}
+	started := time.Now()
 	go func() {
 		scanner := bufio.NewScanner(stdout)
 		for scanner.Scan() {
@@ -255,16 +272,7 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 		stopped := p.stopped
 		p.mu.Unlock()
 		if !stopped {
-			a.cfg.Log.Warn("container exited, restarting in 1s", "container", p.container, "err", err, "log", p.logPath)
-			time.Sleep(time.Second)
-			p.mu.Lock()
-			stopped = p.stopped
-			p.mu.Unlock()
-			if !stopped {
-				if err := a.startProcess(rt, p); err != nil {
-					a.cfg.Log.Error("restarting container", "container", p.container, "err", err)
-				}
-			}
+			a.afterExit(rt, p, started, err)
 		}
 	}()
 	return nil
