@@ -144,7 +144,7 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
 	}
 	progress("starting the cluster DNS (CoreDNS %s at %s)", controlplane.CoreDNSVersion, ClusterDNSIP)
-	if err := installDNS(ctx, client, cp.RESTConfig().CAData); err != nil {
+	if err := installDNS(ctx, client); err != nil {
 		return nil, err
 	}
 	if err := waitDNS(ctx, c.Nodes); err != nil {
