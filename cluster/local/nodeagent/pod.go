@@ -42,6 +42,8 @@ type podRuntime struct {
 	done context.Context
 	// running is closed once the pod's start is reported.
 	running chan struct{}
+	// initStatuses are the statuses of its init containers, all completed.
+	initStatuses []corev1.ContainerStatus
 	// key, namespace and name identify the pod; restartPolicy is its.
 	key, namespace, name string
 	restartPolicy        corev1.RestartPolicy
@@ -161,22 +163,29 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 		launches = append(launches, l)
 	}
 	keepTokensFresh(rt.done, a.client, withIP, vols.tokens, a.cfg.Log)
+	if rt.initStatuses, err = a.runInitContainers(ctx, rt, withIP, vols, podDir); err != nil {
+		if errors.Is(err, errPodFailed) {
+			// restartPolicy Never: the pod has failed for good.
+			a.mu.Lock()
+			a.pods[key] = rt
+			a.mu.Unlock()
+			return nil
+		}
+		return fmt.Errorf("pod %s: %w", key, err)
+	}
 	for i, l := range launches {
 		c := serving[i]
 		if l.standIn {
 			a.event(ctx, pod, corev1.EventTypeNormal, "StandIn", fmt.Sprintf(
 				"container %s: the local cluster maps no image to %s; a probe server stands in for it on its declared ports", c.Name, c.Image))
 		}
-		if err := os.MkdirAll(l.spec.Root, 0o755); err != nil {
-			return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
-		}
-		specFile := filepath.Join(filepath.Dir(l.spec.Root), "spec.json")
-		if err := writeContainerSpec(specFile, l.spec); err != nil {
+		argv, err := a.shimArgv(l)
+		if err != nil {
 			return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
 		}
 		p := &process{
 			container:     c.Name,
-			argv:          append(append([]string(nil), a.cfg.ContainerInit...), specFile),
+			argv:          argv,
 			newUTS:        l.spec.Hostname != "",
 			waitsForReady: l.waitsForReady,
 			logPath:       filepath.Join(a.cfg.LogDir, podDir, c.Name+".log"),
@@ -226,24 +235,14 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(p.argv[0], p.argv[1:]...)
-	cmd.Env = []string{} // the shim gives the container its own
+	cmd := shimCommand(p.argv, p.newUTS)
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Cloneflags: syscall.CLONE_NEWNS}
-	if p.newUTS {
-		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUTS
-	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		logFile.Close()
 		return err
 	}
-	if rt.netns == "" {
-		err = cmd.Start()
-	} else {
-		err = netns.Start(rt.netns, cmd)
-	}
-	if err != nil {
+	if err := rt.start(cmd); err != nil {
 		logFile.Close()
 		return fmt.Errorf("starting %s: %w", strings.Join(p.argv, " "), err)
 	}
@@ -276,6 +275,28 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 		}
 	}()
 	return nil
+}
+
+// shimCommand is the command of a container's shim: in a new mount
+// namespace (and UTS namespace with newUTS), its own process group, with an
+// empty environment (the shim gives the container its own).
+func shimCommand(argv []string, newUTS bool) *exec.Cmd {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = []string{}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Cloneflags: syscall.CLONE_NEWNS}
+	if newUTS {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUTS
+	}
+	return cmd
+}
+
+// start starts cmd in the pod's network namespace (the node's for
+// hostNetwork pods).
+func (rt *podRuntime) start(cmd *exec.Cmd) error {
+	if rt.netns == "" {
+		return cmd.Start()
+	}
+	return netns.Start(rt.netns, cmd)
 }
 
 func closeOnce(ch chan struct{}) {
@@ -363,6 +384,7 @@ func (a *Agent) reportRunning(ctx context.Context, pod *corev1.Pod, rt *podRunti
 		for _, t := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
 			s.Conditions = append(s.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
 		}
+		s.InitContainerStatuses = rt.initStatuses
 		s.ContainerStatuses = nil
 		for _, c := range latest.Spec.Containers {
 			started := true
