@@ -145,6 +145,7 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	}
 	var launches []launch
 	serving := servingContainers(pod)
+	envs := map[string][]string{}
 	for _, c := range serving {
 		l, err := a.containerLaunch(ctx, withIP, c, vols, rt.dir)
 		if errors.Is(err, errImageNotMapped) {
@@ -161,6 +162,7 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 			return fmt.Errorf("pod %s: %w", key, err)
 		}
 		launches = append(launches, l)
+		envs[c.Name] = l.spec.Env
 	}
 	keepTokensFresh(rt.done, a.client, withIP, vols.tokens, a.cfg.Log)
 	if rt.initStatuses, err = a.runInitContainers(ctx, rt, withIP, vols, podDir); err != nil {
@@ -221,6 +223,7 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 		return err
 	}
 	close(rt.running)
+	a.runProbes(rt, serving, envs)
 	a.cfg.Log.Info("pod running", "pod", key, "ip", rt.ips[0], "containers", len(rt.procs), "took", time.Since(started).Round(time.Millisecond))
 	return nil
 }
@@ -389,10 +392,11 @@ func (a *Agent) reportRunning(ctx context.Context, pod *corev1.Pod, rt *podRunti
 		for _, c := range latest.Spec.Containers {
 			started := true
 			s.ContainerStatuses = append(s.ContainerStatuses, corev1.ContainerStatus{
-				Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: true, Started: &started,
+				Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: c.ReadinessProbe == nil, Started: &started,
 				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
 			})
 		}
+		summarize(s) // not Ready while a readiness probe has not succeeded
 		_, err = a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, latest, metav1.UpdateOptions{})
 		return err
 	})
