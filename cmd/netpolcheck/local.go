@@ -216,7 +216,9 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	restConfig.UserAgent = "netpolcheck-node-agent/" + cfg.NodeName
-	restConfig.QPS, restConfig.Burst = 100, 200
+	// Every pod start reads its pod, configMaps and secrets, requests its
+	// token and writes its status.
+	restConfig.QPS, restConfig.Burst = 500, 1000
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return fmt.Errorf("kube client: %w", err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,9 +24,10 @@ import (
 // containerSpec and then execs the container's command.
 //
 // The root is a tmpfs (containerSpec.Root) holding a recursive bind mount of
-// every top-level entry of this machine's / (symlinks copied), so the
-// container sees the machine's files, submounts included, and anything it
-// mounts lands in its own namespace. A mount whose target does not exist
+// every top-level entry of this machine's / (symlinks copied) but /run,
+// which is an empty tmpfs of the container's own, so the container sees the
+// machine's files, submounts included, and anything it mounts lands in its
+// own namespace. A mount whose target does not exist
 // (/agnhost, /etc/coredns, /var/run/secrets/...) needs a mount point, which
 // must not be created in the machine's directories: its deepest existing
 // ancestor is shadowed first (a tmpfs over it, holding recursive bind
@@ -113,8 +115,18 @@ func buildRoot(spec containerSpec) error {
 	if err := unix.Mount("tmpfs", spec.Root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mounting the root: %w", err)
 	}
-	if err := bindEntries("/", spec.Root); err != nil {
+	if err := bindEntries("/", spec.Root, "run"); err != nil {
 		return err
+	}
+	// A container has a /run of its own, as it has from its image: the
+	// machine's runtime state (sockets, the network namespaces' mounts)
+	// is not part of the filesystem it shares.
+	run := filepath.Join(spec.Root, "run")
+	if err := os.Mkdir(run, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", run, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mounting /run: %w", err)
 	}
 	staged := filepath.Join(spec.Root, stagingDir)
 	if err := os.Mkdir(staged, 0o700); err != nil {
@@ -181,14 +193,18 @@ func buildRoot(spec containerSpec) error {
 
 func depth(p string) int { return strings.Count(path.Clean("/"+p), "/") }
 
-// bindEntries fills dir (a fresh tmpfs) with the entries of src: recursive
-// bind mounts of its directories and files, copies of its symlinks.
-func bindEntries(src, dir string) error {
+// bindEntries fills dir (a fresh tmpfs) with the entries of src except
+// skip: recursive bind mounts of its directories and files, copies of its
+// symlinks.
+func bindEntries(src, dir string, skip ...string) error {
 	entries, err := os.ReadDir(src)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", src, err)
 	}
 	for _, e := range entries {
+		if slices.Contains(skip, e.Name()) {
+			continue
+		}
 		from, to := filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())
 		if e.Type()&os.ModeSymlink != 0 {
 			link, err := os.Readlink(from)

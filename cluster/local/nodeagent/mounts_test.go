@@ -29,8 +29,8 @@ func TestMain(m *testing.M) {
 
 // TestContainerInit runs a shell through the shim as root: the container
 // sees its files at their paths (also where the machine has no such path,
-// and over the machine's resolv.conf), its own environment and hostname, and
-// the machine is left untouched.
+// and over the machine's resolv.conf), its own environment, hostname and
+// empty /run, and the machine is left untouched.
 func TestContainerInit(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (mount namespaces)")
@@ -65,7 +65,7 @@ func TestContainerInit(t *testing.T) {
 			{Source: filepath.Join(dir, "volume"), Target: underEtc},
 			{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true},
 		},
-		Argv: []string{"sh", "-c", `echo "$(cat ` + underEtc + `/key)|$(` + atRoot + `)|$(cat /etc/resolv.conf)|$(hostname)|$(pwd)|$(env | grep -v -e ^SHLVL= -e ^_= | sort | tr '\n' ' ')"`},
+		Argv: []string{"sh", "-c", `echo "$(cat ` + underEtc + `/key)|$(` + atRoot + `)|$(cat /etc/resolv.conf)|$(hostname)|$(pwd)|$(ls -A /run | wc -l)|$(env | grep -v -e ^SHLVL= -e ^_= | sort | tr '\n' ' ')"`},
 		Env:  []string{"PATH=" + defaultPath, "ONLY=this"},
 		Dir:  "/var/npc-test-workdir",
 	}
@@ -82,7 +82,7 @@ func TestContainerInit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("container: %v\n%s", err, stderr.String())
 	}
-	want := "from the volume|image file|nameserver 10.96.0.10|pod-a|/var/npc-test-workdir|ONLY=this PATH=" + defaultPath + " PWD=/var/npc-test-workdir"
+	want := "from the volume|image file|nameserver 10.96.0.10|pod-a|/var/npc-test-workdir|0|ONLY=this PATH=" + defaultPath + " PWD=/var/npc-test-workdir"
 	if got := strings.TrimSpace(string(out)); got != strings.TrimSpace(want) {
 		t.Errorf("the container saw\n%s\nwant\n%s", got, want)
 	}
