@@ -122,3 +122,38 @@ func TestFailedStartIsRetried(t *testing.T) {
 		t.Error("a failed start left the pod's record behind")
 	}
 }
+
+// TestStandInEvent: a container of an unmapped image that declares ports
+// runs a probe server on them, and an event on the pod says so.
+func TestStandInEvent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mount namespaces)")
+	}
+	dir := t.TempDir()
+	server := filepath.Join(dir, "netpolcheck-probe")
+	if err := os.WriteFile(server, []byte("#!/bin/sh\necho \"$@\" > "+filepath.Join(dir, "args")+"\necho ready\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", UID: "uid-web"},
+		Spec: corev1.PodSpec{NodeName: "n1", HostNetwork: true, Containers: []corev1.Container{{
+			Name: "nginx", Image: "nginx:1.27", Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+		}}},
+	}
+	a := hostAgent(t, server, pod)
+	t.Cleanup(func() { _ = a.stopAll() })
+	if err := a.sync(context.Background(), podKey("ns", "web")); err != nil {
+		t.Fatal(err)
+	}
+	args, _ := os.ReadFile(filepath.Join(dir, "args"))
+	if want := "serve --identity ns/web --container nginx --port 8080/TCP\n"; string(args) != want {
+		t.Errorf("the stand-in ran with %q, want %q", args, want)
+	}
+	events, err := a.client.CoreV1().Events("ns").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events.Items) != 1 || events.Items[0].Reason != "StandIn" || !strings.Contains(events.Items[0].Message, "nginx:1.27") {
+		t.Errorf("events = %+v, want one StandIn naming the image", events.Items)
+	}
+}

@@ -3,6 +3,8 @@ package nodeagent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -184,5 +186,42 @@ func TestContainerLaunch(t *testing.T) {
 	web.Ports = nil
 	if _, err := a.containerLaunch(context.Background(), pod, web, vols, dir); !errors.Is(err, errImageNotMapped) {
 		t.Errorf("unmapped image without ports: %v, want errImageNotMapped", err)
+	}
+}
+
+// TestKeepTokensFresh: a projected token is requested again and rewritten
+// before it expires.
+func TestKeepTokensFresh(t *testing.T) {
+	var requests []*authenticationv1.TokenRequest
+	client := fake.NewClientset()
+	client.PrependReactor("create", "serviceaccounts", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		req := action.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenRequest).DeepCopy()
+		requests = append(requests, req)
+		req.Status.Token = fmt.Sprintf("token-%d", len(requests))
+		req.Status.ExpirationTimestamp = metav1.NewTime(time.Now().Add(time.Second))
+		return true, req, nil
+	})
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("token-0"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	one := int64(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keepTokensFresh(ctx, client, dnsPod(), []projectedToken{{file: file, mode: 0o600,
+		source: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: &one}}}, slog.New(slog.DiscardHandler))
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		data, _ := os.ReadFile(file)
+		if string(data) == "token-2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 3s the token file holds %q, want the second refresh", data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st, err := os.Stat(file); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("the refreshed token's mode: %v, %v", st.Mode(), err)
 	}
 }
