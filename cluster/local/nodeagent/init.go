@@ -37,7 +37,7 @@ func (a *Agent) shimArgv(l launch) ([]string, error) {
 // with backoff), or, under restartPolicy Never, the pod: it is reported
 // Failed and errPodFailed returned. Sidecars (init containers with
 // restartPolicy Always) are not supported.
-func (a *Agent) runInitContainers(ctx context.Context, rt *podRuntime, pod *corev1.Pod, vols podVolumes, podName string) ([]corev1.ContainerStatus, error) {
+func (a *Agent) runInitContainers(ctx context.Context, rt *podRuntime, pod *corev1.Pod, vols podVolumes, logDir string) ([]corev1.ContainerStatus, error) {
 	var statuses []corev1.ContainerStatus
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
@@ -52,7 +52,7 @@ func (a *Agent) runInitContainers(ctx context.Context, rt *podRuntime, pod *core
 		if err != nil {
 			return nil, fmt.Errorf("init container %s: %w", c.Name, err)
 		}
-		logPath := filepath.Join(a.cfg.LogDir, podName, c.Name+".log")
+		logPath := filepath.Join(a.cfg.LogDir, logDir, c.Name+".log")
 		started := time.Now()
 		runErr := runToCompletion(ctx, rt, shimCommand(argv, l.spec.Hostname != ""), logPath)
 		if runErr != nil && ctx.Err() != nil {
