@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netpolcheck/netpolcheck/matrix"
 )
 
 // errPodFailed ends a pod's start for good: an init container failed and
@@ -36,13 +38,13 @@ func (a *Agent) shimArgv(l launch) ([]string, error) {
 // returns their statuses. One that fails fails the start (which is retried
 // with backoff), or, under restartPolicy Never, the pod: it is reported
 // Failed and errPodFailed returned. Sidecars (init containers with
-// restartPolicy Always) are not supported.
+// restartPolicy Always) are left to run with the containers.
 func (a *Agent) runInitContainers(ctx context.Context, rt *podRuntime, pod *corev1.Pod, vols podVolumes, logDir string) ([]corev1.ContainerStatus, error) {
 	var statuses []corev1.ContainerStatus
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			return nil, fmt.Errorf("init container %s: sidecar containers (restartPolicy Always) are not supported by the local cluster", c.Name)
+		if matrix.IsSidecar(c) {
+			continue // runs with the containers, see servingContainers
 		}
 		l, err := a.containerLaunch(ctx, pod, c, vols, rt.dir)
 		if err != nil {

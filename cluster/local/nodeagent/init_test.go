@@ -12,7 +12,8 @@ import (
 )
 
 // TestInitContainers: init containers run in order, to completion, before
-// the others and share the pod's volumes; one that fails under
+// the others (a sidecar is left to run with them) and share the pod's
+// volumes; one that fails under
 // restartPolicy Never fails the pod without starting the others.
 func TestInitContainers(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -32,7 +33,10 @@ func TestInitContainers(t *testing.T) {
 			},
 		}
 	}
-	ok := pod("ok", shell("first", "printf first > /work/order"), shell("second", "printf ' second' >> /work/order"))
+	always := corev1.ContainerRestartPolicyAlways
+	sidecar := shell("sidecar", "sleep 60")
+	sidecar.RestartPolicy = &always
+	ok := pod("ok", shell("first", "printf first > /work/order"), sidecar, shell("second", "printf ' second' >> /work/order"))
 	failing := pod("failing", shell("first", "exit 7"), shell("second", "printf never > /work/order"))
 	a := hostAgent(t, "/bin/true", ok, failing)
 	t.Cleanup(func() { _ = a.stopAll() })
@@ -55,7 +59,7 @@ func TestInitContainers(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if inits := get("ok").Status.InitContainerStatuses; len(inits) != 2 || inits[1].State.Terminated == nil || inits[1].State.Terminated.Reason != "Completed" {
+	if inits := get("ok").Status.InitContainerStatuses; len(inits) != 2 || inits[1].Name != "second" || inits[1].State.Terminated == nil || inits[1].State.Terminated.Reason != "Completed" {
 		t.Errorf("init container statuses = %+v", inits)
 	}
 	f := get("failing")
