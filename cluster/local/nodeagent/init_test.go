@@ -13,8 +13,8 @@ import (
 
 // TestInitContainers: init containers run in order, to completion, before
 // the others (a sidecar is left to run with them) and share the pod's
-// volumes; one that fails under
-// restartPolicy Never fails the pod without starting the others.
+// volumes; one that fails under restartPolicy Never fails the pod without
+// starting the others.
 func TestInitContainers(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (mount namespaces)")
