@@ -63,6 +63,9 @@ type Options struct {
 	// CoreDNS says where the CoreDNS binary comes from (SourceDir is
 	// cluster/local/corednsbin).
 	CoreDNS controlplane.BuildOptions
+	// Agnhost says where agnhost comes from (SourceDir and CacheDir default
+	// to Kube's).
+	Agnhost controlplane.BuildOptions
 	// NodeDomain, when set, makes the node names nodeN.NodeDomain (such as
 	// node1.invalid): names that nothing but the cluster knows.
 	NodeDomain string

@@ -21,6 +21,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane/detached"
 	"github.com/netpolcheck/netpolcheck/cluster/local/kubeletapi"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
+	"github.com/netpolcheck/netpolcheck/cluster/local/nodeagent"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
 )
 
@@ -84,6 +85,18 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	agnhostBuild := opts.Agnhost
+	agnhostBuild.Progress = opts.Progress
+	if agnhostBuild.SourceDir == "" {
+		agnhostBuild.SourceDir = kube.SourceDir
+	}
+	if agnhostBuild.CacheDir == "" {
+		agnhostBuild.CacheDir = kube.CacheDir
+	}
+	agnhost, err := controlplane.EnsureAgnhost(ctx, agnhostBuild)
+	if err != nil {
+		return nil, err
+	}
 	progress("starting etcd, kube-apiserver, kube-controller-manager and kube-scheduler %s", bins.Version)
 	egressSocket := filepath.Join(opts.StateDir, egressSock)
 	cp, err := controlplane.Start(ctx, controlplane.Config{StateDir: filepath.Join(opts.StateDir, controlDir), Binaries: bins, EgressSocket: egressSocket})
@@ -122,7 +135,7 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	nodeOpts := nodeOptions{enforcerArgs: opts.EnforcerArgs, kubeProxy: bins.Proxy,
-		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS, kubeletCredentials: cp.WriteKubeletCredentials}
+		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS, agnhost: agnhost, kubeletCredentials: cp.WriteKubeletCredentials}
 	for _, node := range c.Nodes {
 		if err := registerNode(ctx, client, node); err != nil {
 			return nil, err
@@ -143,7 +156,7 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
 	}
 	progress("starting the cluster DNS (CoreDNS %s at %s)", controlplane.CoreDNSVersion, ClusterDNSIP)
-	if err := installDNS(ctx, client, cp.RESTConfig().CAData); err != nil {
+	if err := installDNS(ctx, client); err != nil {
 		return nil, err
 	}
 	if err := waitDNS(ctx, c.Nodes); err != nil {
@@ -197,6 +210,7 @@ type nodeOptions struct {
 	kubeProxy       string
 	proxyKubeconfig string
 	coreDNS         string
+	agnhost         string
 	// kubeletCredentials issues a node's kubelet serving certificate.
 	kubeletCredentials func(dir, nodeName string, ip net.IP) (controlplane.KubeletCredentials, error)
 }
@@ -243,7 +257,6 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 		"--pod-netns-prefix", c.Prefix + "pod-", "--cni-conflist", conflist, "--cni-bin-dir", c.BinDir,
 		"--cni-cache-dir", filepath.Join(dir, "cni-cache"), "--probe-binary", filepath.Join(c.BinDir, ProbeBinary),
 		"--log-dir", filepath.Join(dir, "logs", "pods"), "--pods-dir", filepath.Join(dir, "pods"),
-		"--command", CoreDNSCommand + "=" + opts.coreDNS,
 		"--cluster-dns", ClusterDNSIP, "--cluster-domain", ClusterDomain}
 	kubelet, err := opts.kubeletCredentials(filepath.Join(dir, "pki"), node.Name, net.IP(node.IP.AsSlice()))
 	if err != nil {
@@ -252,6 +265,13 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	agentArgs = append(agentArgs, "--kubelet-listen", net.JoinHostPort(node.IP.String(), strconv.Itoa(kubeletapi.Port)),
 		"--kubelet-cert", kubelet.CertFile, "--kubelet-key", kubelet.KeyFile, "--kubelet-client-ca", kubelet.ClientCAFile,
 		"--kubelet-allowed-user", controlplane.KubeletClientUser)
+	for name, path := range map[string]string{
+		nodeagent.BinaryCoreDNS: opts.coreDNS, nodeagent.BinaryAgnhost: opts.agnhost,
+		nodeagent.BinaryCLI: filepath.Join(c.BinDir, CLIBinary), nodeagent.BinaryCNI: filepath.Join(c.BinDir, CNIBinary),
+		nodeagent.BinaryRoutes: filepath.Join(c.BinDir, RoutesBinary), nodeagent.BinaryEnforcer: filepath.Join(c.BinDir, EnforcerBinary),
+	} {
+		agentArgs = append(agentArgs, "--image-binary", name+"="+path)
+	}
 	for _, addr := range apiForwardAddresses(node) {
 		agentArgs = append(agentArgs, "--api-forward", addr)
 	}

@@ -32,6 +32,13 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"egress-proxy", "", func(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return runEgressProxy(ctx, args, stderr)
 		}},
+		{"container-init", "", func(_ context.Context, args []string, _, _ io.Writer) error {
+			// Run by node agents in a container's new mount namespace.
+			if len(args) != 1 {
+				return usageError{errors.New("local container-init needs the container's spec file")}
+			}
+			return nodeagent.ContainerInit(args[0])
+		}},
 	}, args, stdout, stderr)
 }
 
@@ -65,6 +72,7 @@ func localUpOptions(args []string, stderr io.Writer) (local.Options, error) {
 	fs.StringVar(&opts.Kube.PrebuiltDir, "kube-bin-dir", os.Getenv(controlplane.EnvPrebuiltDir), "prebuilt kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy")
 	fs.StringVar(&opts.CoreDNS.SourceDir, "coredns-source", "", "the CoreDNS tools module (default: cluster/local/corednsbin of this checkout)")
 	fs.StringVar(&opts.CoreDNS.PrebuiltDir, "coredns-bin-dir", os.Getenv(controlplane.EnvCoreDNSPrebuiltDir), "a directory with a prebuilt coredns")
+	fs.StringVar(&opts.Agnhost.PrebuiltDir, "agnhost-bin-dir", os.Getenv(controlplane.EnvAgnhostPrebuiltDir), "a directory with a prebuilt agnhost (default: built from --kube-source)")
 	profile := fs.String("enforcer-profile", string(enforcer.ProfileCorrect), "reference enforcer profile: correct, none, delay")
 	delay := fs.Duration("enforcer-delay", 0, "with --enforcer-profile=delay: delay before programming")
 	if err := parseFlags(fs, args); err != nil {
@@ -104,6 +112,7 @@ func localDefaults(opts *local.Options) error {
 	}{
 		{"kubebin", &opts.Kube, "--kube-source or --kube-bin-dir"},
 		{"corednsbin", &opts.CoreDNS, "--coredns-source or --coredns-bin-dir"},
+		{"kubebin", &opts.Agnhost, "--kube-source or --agnhost-bin-dir"},
 	} {
 		if tools.opts.SourceDir != "" || tools.opts.PrebuiltDir != "" {
 			continue
@@ -169,18 +178,18 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.LogDir, "log-dir", "", "directory for container logs")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig")
 	fs.StringVar(&kubeNetns, "kube-netns", "", "network namespace to open API server connections in")
-	fs.StringVar(&cfg.PodsDir, "pods-dir", "", "directory for the files of pods that run local commands")
+	fs.StringVar(&cfg.PodsDir, "pods-dir", "", "directory for the files of pods (volumes, resolv.conf, container roots)")
 	fs.StringVar(&cfg.ClusterDNS, "cluster-dns", "", "the cluster DNS server's address, given to every container")
 	fs.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
-	fs.Func("command", "NAME=PATH: containers whose command is NAME run the local binary PATH (repeatable)", func(v string) error {
+	fs.Func("image-binary", "NAME=PATH: the local build of an image file named NAME, such as agnhost (repeatable; see docs/local.md)", func(v string) error {
 		name, path, ok := strings.Cut(v, "=")
 		if !ok || name == "" || path == "" {
 			return fmt.Errorf("want NAME=PATH, not %q", v)
 		}
-		if cfg.Commands == nil {
-			cfg.Commands = map[string]string{}
+		if cfg.Binaries == nil {
+			cfg.Binaries = map[string]string{}
 		}
-		cfg.Commands[name] = path
+		cfg.Binaries[name] = path
 		return nil
 	})
 	var kubelet nodeagent.KubeletAPI
@@ -204,6 +213,11 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if kubelet.Listen != "" {
 		cfg.KubeletAPI = &kubelet
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("locating this executable: %w", err)
+	}
+	cfg.ContainerInit = []string{exe, "local", "container-init"}
 	restConfig, err := kubeclient.Config(kubeconfig, kubeNetns)
 	if err != nil {
 		return err
@@ -219,7 +233,9 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	restConfig.UserAgent = "netpolcheck-node-agent/" + cfg.NodeName
-	restConfig.QPS, restConfig.Burst = 100, 200
+	// Every pod start reads its pod, configMaps and secrets, requests its
+	// token and writes its status.
+	restConfig.QPS, restConfig.Burst = 500, 1000
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return fmt.Errorf("kube client: %w", err)

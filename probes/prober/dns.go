@@ -10,9 +10,10 @@ import (
 )
 
 // Environment variables that configure a probe agent's resolver the way a
-// pod's /etc/resolv.conf does (the local cluster's node agent sets them for
-// every container; `netpolcheck-probe` reads them as the defaults of its
-// --dns-server and --dns-search flags).
+// pod's /etc/resolv.conf does, for a probe agent that runs in a pod's
+// network namespace but with this machine's files (`netpolcheck-probe` reads
+// them as the defaults of its --dns-server and --dns-search flags; pods of
+// the local cluster have their own resolv.conf and need neither).
 const (
 	EnvDNSServer = "NETPOLCHECK_DNS_SERVER"
 	EnvDNSSearch = "NETPOLCHECK_DNS_SEARCH"

@@ -1,8 +1,10 @@
 //go:build tools
 
 // Package kubebin records the Kubernetes commands that the local cluster
-// builds, so that `go mod tidy` keeps everything they need in go.sum. Build
-// one with, for example:
+// builds (the control plane, kube-proxy, kubectl, and agnhost, the binary
+// of the e2e test image that node agents bind-mount at /agnhost), so that
+// `go mod tidy` keeps everything they need in go.sum. Build one with, for
+// example:
 //
 //	CGO_ENABLED=0 go build -trimpath -o bin/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 package kubebin
@@ -13,4 +15,5 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/test/images/agnhost"
 )

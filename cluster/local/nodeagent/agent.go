@@ -7,24 +7,27 @@
 // processes, detaches the network, removes the namespace and releases the
 // pod object.
 //
-// The local cluster runs no images. The rules that stand in for them:
-//   - a container whose command is netpolcheck-probe runs the local probe
-//     binary with the container's arguments;
-//   - a container whose command is a name of Config.Commands (coredns, for
-//     the cluster DNS) runs that local binary in a per-pod root directory
-//     (Config.PodsDir/NAMESPACE_NAME_UID/root): its configMap, secret and
-//     emptyDir volumes are written at root+mountPath when the pod starts,
-//     arguments that start with a mount path are rewritten to lie under the
-//     root, and the process runs in root+workingDir;
-//   - any other container with ports is stood in for by a probe server on
-//     those ports, answering with the pod's identity; without ports it runs
-//     nothing.
+// Pods run as in a cluster, without images. Every container is a process
+// in the pod's network namespace (the node's for hostNetwork pods) and in
+// its own mount namespace (see mounts.go), whose root is this machine's with
+// the container's files bind-mounted at their paths: its volumes (see
+// volumes.go; the projected service-account token included), the pod's
+// /etc/resolv.conf and /etc/hosts as the kubelet writes them, and the files
+// of its image, from the table in images.go: an image maps to binaries this
+// project builds (agnhost at /agnhost, CoreDNS at /coredns, the probe agent
+// and the reference CNI at / for the project's own image). The command is
+// composed from the container's command and args and the image's entrypoint
+// and cmd, and runs with the container's environment only (env.go): PATH,
+// HOSTNAME, the kubernetes Service's variables, envFrom and env. Its own UTS
+// namespace carries the pod's hostname.
 //
-// Every process gets NETPOLCHECK_DNS_SERVER and NETPOLCHECK_DNS_SEARCH when
-// Config.ClusterDNS is set: the pod's DNS server and its search list
-// (NAMESPACE.svc.DOMAIN, svc.DOMAIN, DOMAIN), which is what the kubelet
-// writes into a container's /etc/resolv.conf; pod processes share this
-// machine's files, so the probe agent takes them from its environment.
+// An image nothing maps fails as a kubelet's pull would: the pod stays
+// Pending, the container waiting with reason ErrImagePull and a message that
+// says how to map it. One stand-in rule remains: a container of an unmapped
+// image that declares ports is stood in for by a probe server on those
+// ports, answering with the pod's identity, so that a pod of any image takes
+// part in the network as it would in a cluster; an event (reason StandIn)
+// says so.
 //
 // The agent can also forward the API server into the node's namespace
 // (Config.APIForward), for node components that cannot open their
@@ -42,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"sync"
 	"time"
@@ -75,12 +79,16 @@ type Config struct {
 	ProbeBinary string
 	// LogDir receives one log file per container.
 	LogDir string
-	// Commands maps a container command's base name to the local binary that
-	// runs it (coredns -> the cached CoreDNS), see containerLaunch.
-	Commands map[string]string
-	// PodsDir holds the root directory of every pod that runs one of
-	// Commands; required with Commands.
+	// Binaries are this machine's builds of the files of the mapped images,
+	// by name (BinaryProbe, BinaryAgnhost, BinaryCoreDNS, ...; see images).
+	// ProbeBinary is added as BinaryProbe when missing.
+	Binaries map[string]string
+	// PodsDir holds each pod's directory: its volumes, resolv.conf and
+	// hosts, and the root of each of its containers.
 	PodsDir string
+	// ContainerInit is the command line of the shim that runs ContainerInit
+	// (the spec file is appended), such as netpolcheck local container-init.
+	ContainerInit []string
 	// ClusterDNS is the cluster DNS server's address (empty: none), and
 	// ClusterDomain the cluster's DNS domain (default cluster.local).
 	ClusterDNS    string
@@ -105,14 +113,17 @@ type Agent struct {
 	queue  workqueue.TypedRateLimitingInterface[string]
 	lister func(key string) (*corev1.Pod, bool, error)
 
+	// api is the kubernetes Service, read when Run starts.
+	api apiService
+
 	mu   sync.Mutex
 	pods map[string]*podRuntime // by namespace/name
 }
 
 // New checks the configuration and returns an agent.
 func New(client kubernetes.Interface, cfg Config) (*Agent, error) {
-	if cfg.NodeName == "" || cfg.PodNetnsPrefix == "" || cfg.ProbeBinary == "" || cfg.LogDir == "" {
-		return nil, errors.New("node agent: node name, pod namespace prefix, probe binary and log dir are required")
+	if cfg.NodeName == "" || cfg.PodNetnsPrefix == "" || cfg.ProbeBinary == "" || cfg.LogDir == "" || cfg.PodsDir == "" || len(cfg.ContainerInit) == 0 {
+		return nil, errors.New("node agent: node name, pod namespace prefix, probe binary, log dir, pods dir and container init are required")
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
@@ -120,8 +131,12 @@ func New(client kubernetes.Interface, cfg Config) (*Agent, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	if len(cfg.Commands) > 0 && cfg.PodsDir == "" {
-		return nil, errors.New("node agent: local commands need a pods directory")
+	cfg.Binaries = maps.Clone(cfg.Binaries)
+	if cfg.Binaries == nil {
+		cfg.Binaries = map[string]string{}
+	}
+	if _, ok := cfg.Binaries[BinaryProbe]; !ok {
+		cfg.Binaries[BinaryProbe] = cfg.ProbeBinary
 	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = "cluster.local"
@@ -184,10 +199,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		return obj.(*corev1.Pod), true, nil
 	}
 	factory.Start(ctx.Done())
+	var err error
 	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
 		return fmt.Errorf("pod informer of %s did not sync", a.cfg.NodeName)
 	}
 	if err := a.heartbeat(ctx); err != nil {
+		return err
+	}
+	if a.api, err = kubernetesService(ctx, a.client); err != nil {
 		return err
 	}
 	a.cfg.Log.Info("node agent running", "node", a.cfg.NodeName)

@@ -23,7 +23,6 @@ import (
 
 	"github.com/netpolcheck/netpolcheck/cluster/local/kubeletapi"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
-	"github.com/netpolcheck/netpolcheck/probes/prober"
 )
 
 // readyTimeout bounds how long a container has to say it listens.
@@ -35,28 +34,42 @@ type podRuntime struct {
 	netns string // empty for hostNetwork pods
 	ips   []string
 	procs []*process
+	// dir is the pod's directory under Config.PodsDir (empty until made).
+	dir string
+	// stop ends done: what runs for the pod besides its processes (token
+	// refresh, restarts).
+	stop context.CancelFunc
+	done context.Context
+	// running is closed once the pod's start is reported.
+	running chan struct{}
+	// initStatuses are the statuses of its init containers, all completed.
+	initStatuses []corev1.ContainerStatus
+	// key, namespace and name identify the pod; restartPolicy is its.
+	key, namespace, name string
+	restartPolicy        corev1.RestartPolicy
 	// containers are the names of all containers, with a process or not.
 	containers []string
-	// pod is the pod as it was started; restartPolicy says which exited
-	// containers start again.
-	pod           *corev1.Pod
-	restartPolicy corev1.RestartPolicy
-	// root is the pod's directory for local commands (empty: none).
-	root string
+	// pod is the pod as it was started.
+	pod *corev1.Pod
 }
 
-// process is one container's process, restarted when it exits.
+// process is one container's process (its shim, which execs the
+// container's command: Pid is the container's main process), restarted
+// when it exits.
 type process struct {
 	container string
-	argv      []string
-	dir       string
-	env       []string
+	argv      []string // the shim's command line
+	// newUTS gives the container its own UTS namespace (its hostname).
+	newUTS        bool
+	waitsForReady bool
 	// logDir holds one CRI log file per run (see containerLog).
 	logDir string
 	// openStdin keeps a stdin pipe for attach; stdinOnce closes it after
 	// the first attached client's stdin ends.
 	openStdin, stdinOnce bool
 	ready                chan struct{} // closed once the server said "ready" (or at start, for other commands)
+	// backoffs counts the exits since the backoff was last reset.
+	backoffs int
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -88,9 +101,17 @@ func (a *Agent) runtimeConf(pod *corev1.Pod, path string) *libcni.RuntimeConf {
 // waits until they listen and reports the pod Running and Ready.
 func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err error) {
 	started := time.Now()
-	rt := &podRuntime{uid: pod.UID, pod: pod, restartPolicy: pod.Spec.RestartPolicy}
+	done, stop := context.WithCancel(context.WithoutCancel(ctx))
+	rt := &podRuntime{uid: pod.UID, pod: pod, key: key, namespace: pod.Namespace, name: pod.Name, restartPolicy: pod.Spec.RestartPolicy,
+		done: done, stop: stop, running: make(chan struct{})}
 	defer func() {
 		if err != nil {
+			// Forget the pod, so that the retry starts it afresh.
+			a.mu.Lock()
+			if a.pods[key] == rt {
+				delete(a.pods, key)
+			}
+			a.mu.Unlock()
 			err = errors.Join(err, a.teardown(context.WithoutCancel(ctx), key, rt))
 		}
 	}()
@@ -118,36 +139,75 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	}
 	withIP := pod.DeepCopy()
 	withIP.Status.PodIP = rt.ips[0]
+	for _, ip := range rt.ips {
+		withIP.Status.PodIPs = append(withIP.Status.PodIPs, corev1.PodIP{IP: ip})
+	}
+	withIP.Status.HostIP = a.cfg.NodeIP
+	withIP.Status.HostIPs = []corev1.HostIP{{IP: a.cfg.NodeIP}}
 	podDir := fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, uidShort(pod.UID))
-	root := filepath.Join(a.cfg.PodsDir, podDir, "root")
-	env := a.containerEnviron(pod)
-	for _, c := range servingContainers(pod) {
+	rt.dir = filepath.Join(a.cfg.PodsDir, podDir)
+	if err := os.MkdirAll(rt.dir, 0o755); err != nil {
+		return fmt.Errorf("pod %s: %w", key, err)
+	}
+	vols, err := a.prepareVolumes(ctx, withIP, filepath.Join(rt.dir, "volumes"))
+	if err != nil {
+		return fmt.Errorf("pod %s: %w", key, err)
+	}
+	if err := writePodFiles(rt.dir, a.podFiles(withIP)); err != nil {
+		return fmt.Errorf("pod %s: %w", key, err)
+	}
+	var launches []launch
+	serving := servingContainers(pod)
+	envs := map[string][]string{}
+	for _, c := range serving {
 		rt.containers = append(rt.containers, c.Name)
-		l, err := containerLaunch(withIP, c, a.cfg.ProbeBinary, a.cfg.Commands, root)
+		l, err := a.containerLaunch(ctx, withIP, c, vols, rt.dir)
+		if errors.Is(err, errImageNotMapped) {
+			// As a kubelet that cannot pull: the pod stays Pending and says why.
+			if err := a.reportImagePullFailure(ctx, pod, c.Name, err); err != nil {
+				return err
+			}
+			a.mu.Lock()
+			a.pods[key] = rt
+			a.mu.Unlock()
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("pod %s: %w", key, err)
 		}
-		if l.argv == nil {
-			continue
+		launches = append(launches, l)
+		envs[c.Name] = l.spec.Env
+	}
+	keepTokensFresh(rt.done, a.client, withIP, vols.tokens, a.cfg.Log)
+	if rt.initStatuses, err = a.runInitContainers(ctx, rt, withIP, vols, podDir); err != nil {
+		if errors.Is(err, errPodFailed) {
+			// restartPolicy Never: the pod has failed for good.
+			a.mu.Lock()
+			a.pods[key] = rt
+			a.mu.Unlock()
+			return nil
 		}
-		if l.dir != "" {
-			rt.root = filepath.Dir(root)
-			if err := a.materialize(ctx, pod, root, l.mounts); err != nil {
-				return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
-			}
-			if err := os.MkdirAll(l.dir, 0o755); err != nil {
-				return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
-			}
+		return fmt.Errorf("pod %s: %w", key, err)
+	}
+	for i, l := range launches {
+		c := serving[i]
+		if l.standIn {
+			a.event(ctx, pod, corev1.EventTypeNormal, "StandIn", fmt.Sprintf(
+				"container %s: the local cluster maps no image to %s; a probe server stands in for it on its declared ports", c.Name, c.Image))
+		}
+		argv, err := a.shimArgv(l)
+		if err != nil {
+			return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
 		}
 		p := &process{
-			container: c.Name,
-			argv:      l.argv,
-			dir:       l.dir,
-			env:       env,
-			logDir:    filepath.Join(a.cfg.LogDir, podDir, c.Name),
-			openStdin: c.Stdin,
-			stdinOnce: c.StdinOnce,
-			ready:     make(chan struct{}),
+			container:     c.Name,
+			argv:          argv,
+			newUTS:        l.spec.Hostname != "",
+			waitsForReady: l.waitsForReady,
+			logDir:        filepath.Join(a.cfg.LogDir, podDir, c.Name),
+			openStdin:     c.Stdin,
+			stdinOnce:     c.StdinOnce,
+			ready:         make(chan struct{}),
 		}
 		if err := a.startProcess(rt, p); err != nil {
 			return fmt.Errorf("pod %s: container %s: %w", key, c.Name, err)
@@ -161,6 +221,11 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	defer deadline.Stop()
 	for _, p := range rt.procs {
 		select {
+		case <-p.ready: // first: a container that is ready at once may have exited already
+			continue
+		default:
+		}
+		select {
 		case <-p.ready:
 		case <-p.exited:
 			return fmt.Errorf("pod %s: container %s exited before it was ready (logs: %s)", key, p.container, p.logDir)
@@ -173,6 +238,8 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	if err := a.reportRunning(ctx, pod, rt); err != nil {
 		return err
 	}
+	close(rt.running)
+	a.runProbes(rt, serving, envs)
 	a.cfg.Log.Info("pod running", "pod", key, "ip", rt.ips[0], "containers", len(rt.procs), "took", time.Since(started).Round(time.Millisecond))
 	return nil
 }
@@ -190,15 +257,13 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(p.argv[0], p.argv[1:]...)
-	cmd.Dir, cmd.Env = p.dir, p.env
+	cmd := shimCommand(p.argv, p.newUTS)
 	cmd.Stdout = log.stream(kubeletapi.StreamStdout, func(line string) {
 		if line == "ready" {
 			closeOnce(p.ready)
 		}
 	})
 	cmd.Stderr = log.stream(kubeletapi.StreamStderr, nil)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stdin io.WriteCloser
 	if p.openStdin {
 		if stdin, err = cmd.StdinPipe(); err != nil {
@@ -206,12 +271,7 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 			return err
 		}
 	}
-	if rt.netns == "" {
-		err = cmd.Start()
-	} else {
-		err = netns.Start(rt.netns, cmd)
-	}
-	if err != nil {
+	if err := rt.start(cmd); err != nil {
 		log.close()
 		return fmt.Errorf("starting %s: %w", strings.Join(p.argv, " "), err)
 	}
@@ -219,35 +279,44 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 	p.mu.Lock()
 	p.cmd, p.exited, p.log, p.logPath, p.stdin = cmd, exited, log, path, stdin
 	p.mu.Unlock()
-	waitsForReady := len(p.argv) > 1 && p.argv[1] == "serve"
-	if !waitsForReady {
+	if !p.waitsForReady {
 		closeOnce(p.ready)
 	}
+	started := time.Now()
 	go func() {
-		err := cmd.Wait()
+		_ = cmd.Wait() // the exit is in cmd.ProcessState
 		log.close()
 		close(exited)
 		p.mu.Lock()
 		stopped := p.stopped
 		p.mu.Unlock()
-		if !stopped && !restarts(rt.restartPolicy, cmd.ProcessState) {
-			a.terminated(rt, p, cmd.ProcessState)
-			return
-		}
 		if !stopped {
-			a.cfg.Log.Warn("container exited, restarting in 1s", "container", p.container, "err", err, "log", path)
-			time.Sleep(time.Second)
-			p.mu.Lock()
-			stopped = p.stopped
-			p.mu.Unlock()
-			if !stopped {
-				if err := a.startProcess(rt, p); err != nil {
-					a.cfg.Log.Error("restarting container", "container", p.container, "err", err)
-				}
-			}
+			a.afterExit(rt, p, started, cmd.ProcessState)
 		}
 	}()
 	return nil
+}
+
+// shimCommand is the command of a container's shim: in a new mount
+// namespace (and UTS namespace with newUTS), its own process group, with an
+// empty environment (the shim gives the container its own).
+func shimCommand(argv []string, newUTS bool) *exec.Cmd {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = []string{}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Cloneflags: syscall.CLONE_NEWNS}
+	if newUTS {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUTS
+	}
+	return cmd
+}
+
+// start starts cmd in the pod's network namespace (the node's for
+// hostNetwork pods).
+func (rt *podRuntime) start(cmd *exec.Cmd) error {
+	if rt.netns == "" {
+		return cmd.Start()
+	}
+	return netns.Start(rt.netns, cmd)
 }
 
 func closeOnce(ch chan struct{}) {
@@ -284,9 +353,12 @@ func (a *Agent) teardown(ctx context.Context, key string, rt *podRuntime) error 
 		wg.Go(p.stop)
 	}
 	wg.Wait()
+	if rt.stop != nil {
+		rt.stop()
+	}
 	var errs []error
-	if rt.root != "" {
-		if err := os.RemoveAll(rt.root); err != nil {
+	if rt.dir != "" {
+		if err := os.RemoveAll(rt.dir); err != nil {
 			errs = append(errs, fmt.Errorf("removing the files of %s: %w", key, err))
 		}
 	}
@@ -302,17 +374,6 @@ func (a *Agent) teardown(ctx context.Context, key string, rt *podRuntime) error 
 	}
 	errs = append(errs, netns.Delete(rt.netns))
 	return errors.Join(errs...)
-}
-
-// containerEnviron is the environment of every process of a pod: the
-// agent's own, plus the pod's DNS configuration (see the package doc).
-func (a *Agent) containerEnviron(pod *corev1.Pod) []string {
-	env := os.Environ()
-	if a.cfg.ClusterDNS == "" || pod.Spec.HostNetwork {
-		return env
-	}
-	d := a.cfg.ClusterDomain
-	return append(env, prober.EnvDNSServer+"="+a.cfg.ClusterDNS, prober.EnvDNSSearch+"="+strings.Join(prober.SearchList(pod.Namespace, d), ","))
 }
 
 // reportRunning writes the pod's status: Running, its IPs, and every
@@ -343,14 +404,16 @@ func (a *Agent) reportRunning(ctx context.Context, pod *corev1.Pod, rt *podRunti
 		for _, t := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
 			s.Conditions = append(s.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
 		}
+		s.InitContainerStatuses = rt.initStatuses
 		s.ContainerStatuses = nil
 		for _, c := range latest.Spec.Containers {
 			started := true
 			s.ContainerStatuses = append(s.ContainerStatuses, corev1.ContainerStatus{
-				Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: true, Started: &started,
+				Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: c.ReadinessProbe == nil, Started: &started,
 				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
 			})
 		}
+		summarize(s) // not Ready while a readiness probe has not succeeded
 		_, err = a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, latest, metav1.UpdateOptions{})
 		return err
 	})

@@ -3,41 +3,119 @@ package nodeagent
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
-// materialize writes the volumes of a container under the pod's root: the
-// keys of a configMap or secret (all of them, or the listed items) as files,
-// an emptyDir as an empty directory. They are read once, when the pod
-// starts; later changes to the objects are not propagated.
-func (a *Agent) materialize(ctx context.Context, pod *corev1.Pod, root string, mounts []mount) error {
-	for _, m := range mounts {
-		dir := filepath.Join(root, m.mountPath)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("volume %s: %w", m.volume.Name, err)
-		}
-		files, err := a.volumeFiles(ctx, pod.Namespace, m.volume)
+// Volumes: the agent writes every volume of a pod into a directory of its
+// own (PodsDir/POD/volumes/NAME), which the containers that mount it get
+// bind-mounted at their mountPath: configMap and secret keys (all, or the
+// listed items) and downwardAPI fields as files, an emptyDir empty, a
+// projected volume as the union of its sources, its service-account token
+// requested through the TokenRequest API (bound to the pod) and rewritten
+// before it expires. A hostPath volume is the machine's path itself.
+// ConfigMaps and secrets are read when the pod starts; later changes to
+// them are not propagated.
+
+// defaultTokenSeconds is a projected token's lifetime when the volume sets
+// none, as the API's default.
+const defaultTokenSeconds = 3600
+
+// podVolumes is what prepareVolumes made: the host directory (or file) of
+// every volume by name, and the projected tokens to keep fresh.
+type podVolumes struct {
+	paths  map[string]string
+	tokens []projectedToken
+}
+
+// projectedToken is a service-account token file of a projected volume.
+type projectedToken struct {
+	file   string
+	mode   os.FileMode
+	source *corev1.ServiceAccountTokenProjection
+}
+
+// prepareVolumes writes the volumes of pod under dir.
+func (a *Agent) prepareVolumes(ctx context.Context, pod *corev1.Pod, dir string) (podVolumes, error) {
+	vols := podVolumes{paths: map[string]string{}}
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		p, tokens, err := a.prepareVolume(ctx, pod, v, filepath.Join(dir, v.Name))
 		if err != nil {
-			return fmt.Errorf("volume %s: %w", m.volume.Name, err)
+			return podVolumes{}, fmt.Errorf("volume %s: %w", v.Name, err)
 		}
-		for _, f := range files {
-			target := filepath.Join(dir, f.path)
-			if !strings.HasPrefix(target, dir+string(filepath.Separator)) {
-				return fmt.Errorf("volume %s: item path %q leaves the volume", m.volume.Name, f.path)
-			}
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return fmt.Errorf("volume %s: %w", m.volume.Name, err)
-			}
-			if err := os.WriteFile(target, f.data, f.mode); err != nil {
-				return fmt.Errorf("volume %s: %w", m.volume.Name, err)
-			}
+		vols.paths[v.Name] = p
+		vols.tokens = append(vols.tokens, tokens...)
+	}
+	return vols, nil
+}
+
+func (a *Agent) prepareVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, dir string) (string, []projectedToken, error) {
+	if v.HostPath != nil {
+		return v.HostPath.Path, nil, hostPath(v.HostPath)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	var (
+		files  []volumeFile
+		tokens []projectedToken
+		err    error
+	)
+	switch {
+	case v.EmptyDir != nil:
+	case v.ConfigMap != nil:
+		files, err = configMapFiles(ctx, a.client, pod.Namespace, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.DefaultMode, v.ConfigMap.Optional)
+	case v.Secret != nil:
+		files, err = secretFiles(ctx, a.client, pod.Namespace, v.Secret.SecretName, v.Secret.Items, v.Secret.DefaultMode, v.Secret.Optional)
+	case v.DownwardAPI != nil:
+		files, err = downwardFiles(pod, v.DownwardAPI.Items, v.DownwardAPI.DefaultMode)
+	case v.Projected != nil:
+		files, tokens, err = a.projectedFiles(ctx, pod, v.Projected, dir)
+	default:
+		return "", nil, fmt.Errorf("the local cluster supports emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes only")
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if err := writeVolumeFiles(dir, files); err != nil {
+		return "", nil, err
+	}
+	return dir, tokens, nil
+}
+
+// hostPath checks a hostPath volume's type, creating the path for the
+// OrCreate types as the kubelet does.
+func hostPath(h *corev1.HostPathVolumeSource) error {
+	typ := corev1.HostPathUnset
+	if h.Type != nil {
+		typ = *h.Type
+	}
+	switch typ {
+	case corev1.HostPathDirectoryOrCreate:
+		return os.MkdirAll(h.Path, 0o755)
+	case corev1.HostPathFileOrCreate:
+		f, err := os.OpenFile(h.Path, os.O_CREATE|os.O_RDONLY, 0o644)
+		if err != nil {
+			return err
 		}
+		return f.Close()
+	}
+	st, err := os.Stat(h.Path)
+	if err != nil {
+		return fmt.Errorf("hostPath: %w", err)
+	}
+	if (typ == corev1.HostPathDirectory && !st.IsDir()) || (typ == corev1.HostPathFile && !st.Mode().IsRegular()) {
+		return fmt.Errorf("hostPath %s is not a %s", h.Path, strings.ToLower(string(typ)))
 	}
 	return nil
 }
@@ -49,65 +127,207 @@ type volumeFile struct {
 	mode os.FileMode
 }
 
-// volumeFiles reads the files of a configMap or secret volume (none for an
-// emptyDir).
-func (a *Agent) volumeFiles(ctx context.Context, namespace string, v *corev1.Volume) ([]volumeFile, error) {
-	var (
-		data        map[string][]byte
-		items       []corev1.KeyToPath
-		defaultMode *int32
-		optional    *bool
-		err         error
-	)
-	switch {
-	case v.ConfigMap != nil:
-		items, defaultMode, optional = v.ConfigMap.Items, v.ConfigMap.DefaultMode, v.ConfigMap.Optional
-		var cm *corev1.ConfigMap
-		if cm, err = a.client.CoreV1().ConfigMaps(namespace).Get(ctx, v.ConfigMap.Name, metav1.GetOptions{}); err == nil {
-			data = map[string][]byte{}
-			for k, s := range cm.Data {
-				data[k] = []byte(s)
-			}
-			for k, b := range cm.BinaryData {
-				data[k] = b
-			}
+// writeVolumeFiles writes files under dir, each atomically (a reader never
+// sees half a file, which matters for rewritten tokens).
+func writeVolumeFiles(dir string, files []volumeFile) error {
+	for _, f := range files {
+		target := filepath.Join(dir, f.path)
+		if !strings.HasPrefix(target, dir+string(filepath.Separator)) {
+			return fmt.Errorf("item path %q leaves the volume", f.path)
 		}
-	case v.Secret != nil:
-		items, defaultMode, optional = v.Secret.Items, v.Secret.DefaultMode, v.Secret.Optional
-		var secret *corev1.Secret
-		if secret, err = a.client.CoreV1().Secrets(namespace).Get(ctx, v.Secret.SecretName, metav1.GetOptions{}); err == nil {
-			data = secret.Data
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
 		}
-	default:
-		return nil, nil
+		tmp := filepath.Join(filepath.Dir(target), ".."+filepath.Base(target)+".tmp")
+		if err := os.WriteFile(tmp, f.data, f.mode); err != nil {
+			return err
+		}
+		if err := os.Chmod(tmp, f.mode); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, target); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+func configMapFiles(ctx context.Context, client kubernetes.Interface, namespace, name string, items []corev1.KeyToPath, defaultMode *int32, optional *bool) ([]volumeFile, error) {
+	cm, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return absent(err, optional, "configMap "+name)
+	}
+	data := map[string][]byte{}
+	for k, s := range cm.Data {
+		data[k] = []byte(s)
+	}
+	for k, b := range cm.BinaryData {
+		data[k] = b
+	}
+	return keyFiles(data, items, defaultMode, optional)
+}
+
+func secretFiles(ctx context.Context, client kubernetes.Interface, namespace, name string, items []corev1.KeyToPath, defaultMode *int32, optional *bool) ([]volumeFile, error) {
+	secret, err := client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return absent(err, optional, "secret "+name)
+	}
+	return keyFiles(secret.Data, items, defaultMode, optional)
+}
+
+// absent is the result of a volume source that could not be read: no files
+// when it is optional and not found, an error otherwise.
+func absent(err error, optional *bool, what string) ([]volumeFile, error) {
 	if apierrors.IsNotFound(err) && optional != nil && *optional {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
+	return nil, fmt.Errorf("reading %s: %w", what, err)
+}
+
+func fileMode(defaultMode, mode *int32) os.FileMode {
+	switch {
+	case mode != nil:
+		return os.FileMode(*mode)
+	case defaultMode != nil:
+		return os.FileMode(*defaultMode)
 	}
-	mode := os.FileMode(0o644)
-	if defaultMode != nil {
-		mode = os.FileMode(*defaultMode)
-	}
+	return 0o644
+}
+
+// keyFiles are the files of a configMap's or secret's keys: every key, or
+// the listed items (a missing key is an error unless optional).
+func keyFiles(data map[string][]byte, items []corev1.KeyToPath, defaultMode *int32, optional *bool) ([]volumeFile, error) {
 	var files []volumeFile
 	if len(items) == 0 {
 		for k, b := range data {
-			files = append(files, volumeFile{path: k, data: b, mode: mode})
+			files = append(files, volumeFile{path: k, data: b, mode: fileMode(defaultMode, nil)})
 		}
 		return files, nil
 	}
 	for _, item := range items {
 		b, ok := data[item.Key]
 		if !ok {
+			if optional != nil && *optional {
+				continue
+			}
 			return nil, fmt.Errorf("no key %q", item.Key)
 		}
-		m := mode
-		if item.Mode != nil {
-			m = os.FileMode(*item.Mode)
-		}
-		files = append(files, volumeFile{path: item.Path, data: b, mode: m})
+		files = append(files, volumeFile{path: item.Path, data: b, mode: fileMode(defaultMode, item.Mode)})
 	}
 	return files, nil
+}
+
+func downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, defaultMode *int32) ([]volumeFile, error) {
+	var files []volumeFile
+	for _, item := range items {
+		if item.FieldRef == nil {
+			return nil, fmt.Errorf("downwardAPI %s: only fieldRef is supported by the local cluster", item.Path)
+		}
+		v, err := fieldValue(pod, item.FieldRef.FieldPath)
+		if err != nil {
+			return nil, fmt.Errorf("downwardAPI %s: %w", item.Path, err)
+		}
+		files = append(files, volumeFile{path: item.Path, data: []byte(v), mode: fileMode(defaultMode, item.Mode)})
+	}
+	return files, nil
+}
+
+// projectedFiles are the files of a projected volume's sources; its tokens
+// are requested now and returned to be kept fresh.
+func (a *Agent) projectedFiles(ctx context.Context, pod *corev1.Pod, p *corev1.ProjectedVolumeSource, dir string) ([]volumeFile, []projectedToken, error) {
+	var (
+		files  []volumeFile
+		tokens []projectedToken
+	)
+	for _, s := range p.Sources {
+		var (
+			more []volumeFile
+			err  error
+		)
+		switch {
+		case s.ConfigMap != nil:
+			more, err = configMapFiles(ctx, a.client, pod.Namespace, s.ConfigMap.Name, s.ConfigMap.Items, p.DefaultMode, s.ConfigMap.Optional)
+		case s.Secret != nil:
+			more, err = secretFiles(ctx, a.client, pod.Namespace, s.Secret.Name, s.Secret.Items, p.DefaultMode, s.Secret.Optional)
+		case s.DownwardAPI != nil:
+			more, err = downwardFiles(pod, s.DownwardAPI.Items, p.DefaultMode)
+		case s.ServiceAccountToken != nil:
+			var token []byte
+			token, _, err = requestToken(ctx, a.client, pod, s.ServiceAccountToken)
+			mode := fileMode(p.DefaultMode, nil)
+			more = []volumeFile{{path: s.ServiceAccountToken.Path, data: token, mode: mode}}
+			tokens = append(tokens, projectedToken{file: filepath.Join(dir, s.ServiceAccountToken.Path), mode: mode, source: s.ServiceAccountToken})
+		default:
+			err = fmt.Errorf("the local cluster supports configMap, secret, downwardAPI and serviceAccountToken projections only")
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		files = append(files, more...)
+	}
+	return files, tokens, nil
+}
+
+// requestToken asks the API for a token of the pod's service account, bound
+// to the pod, and returns it with its expiry.
+func requestToken(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, s *corev1.ServiceAccountTokenProjection) ([]byte, time.Time, error) {
+	seconds := int64(defaultTokenSeconds)
+	if s.ExpirationSeconds != nil {
+		seconds = *s.ExpirationSeconds
+	}
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: &seconds,
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+	}}
+	if s.Audience != "" {
+		req.Spec.Audiences = []string{s.Audience}
+	}
+	sa := pod.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	resp, err := client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, req, metav1.CreateOptions{})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("requesting a token of service account %s: %w", sa, err)
+	}
+	return []byte(resp.Status.Token), resp.Status.ExpirationTimestamp.Time, nil
+}
+
+// refreshAfter is when the kubelet renews a token: at 80% of its lifetime,
+// and at least daily.
+func refreshAfter(lifetime time.Duration) time.Duration {
+	return min(lifetime*8/10, 24*time.Hour)
+}
+
+// keepTokensFresh rewrites the pod's projected tokens before they expire,
+// until ctx ends.
+func keepTokensFresh(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, tokens []projectedToken, log *slog.Logger) {
+	for _, t := range tokens {
+		go func() {
+			seconds := int64(defaultTokenSeconds)
+			if t.source.ExpirationSeconds != nil {
+				seconds = *t.source.ExpirationSeconds
+			}
+			wait := refreshAfter(time.Duration(seconds) * time.Second)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+				token, expiry, err := requestToken(ctx, client, pod, t.source)
+				if err == nil {
+					err = writeVolumeFiles(filepath.Dir(t.file), []volumeFile{{path: filepath.Base(t.file), data: token, mode: t.mode}})
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						log.Warn("refreshing a projected token, retrying in 10s", "pod", pod.Namespace+"/"+pod.Name, "file", t.file, "err", err)
+					}
+					wait = 10 * time.Second
+					continue
+				}
+				wait = refreshAfter(time.Until(expiry))
+			}
+		}()
+	}
 }

@@ -1,0 +1,141 @@
+package nodeagent
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+)
+
+// Binary names of Config.Binaries: the node's builds of what the mapped
+// images hold.
+const (
+	BinaryProbe    = "netpolcheck-probe"
+	BinaryCLI      = "netpolcheck"
+	BinaryCNI      = "netpolcheck-cni"
+	BinaryRoutes   = "netpolcheck-routes"
+	BinaryEnforcer = "netpolcheck-enforcer"
+	BinaryAgnhost  = "agnhost"
+	BinaryCoreDNS  = "coredns"
+)
+
+// image is how the local cluster runs the images of some repositories: the
+// files the image has (path in the image -> name in Config.Binaries), each
+// bind-mounted at its path in the container's root, which is otherwise this
+// machine's; and the image's ENTRYPOINT and CMD.
+type image struct {
+	// repositories are matched against an image reference's repository
+	// without its registry, tag or digest; a one-element repository also
+	// matches the last element of a longer one (netpolcheck matches
+	// ghcr.io/netpolcheck/netpolcheck:dev and a kind-loaded netpolcheck:dev).
+	repositories []string
+	files        map[string]string
+	entrypoint   []string
+	cmd          []string
+}
+
+// images is the table of images the local cluster maps (docs/local.md lists
+// it).
+func images() []image {
+	return []image{
+		{
+			// The project's image: every netpolcheck binary at /.
+			repositories: []string{"netpolcheck/netpolcheck", "netpolcheck"},
+			files: map[string]string{
+				"/" + BinaryProbe: BinaryProbe, "/" + BinaryCLI: BinaryCLI, "/" + BinaryCNI: BinaryCNI,
+				"/" + BinaryRoutes: BinaryRoutes, "/" + BinaryEnforcer: BinaryEnforcer,
+			},
+			cmd: []string{"bash"},
+		},
+		{
+			// registry.k8s.io/e2e-test-images/agnhost, built at the control
+			// plane's release whatever the tag (agnhost-2 is a link to it in
+			// the image).
+			repositories: []string{"e2e-test-images/agnhost", "kubernetes-e2e-test-images/agnhost", "agnhost"},
+			files:        map[string]string{"/agnhost": BinaryAgnhost, "/agnhost-2": BinaryAgnhost},
+			entrypoint:   []string{"/agnhost"},
+			cmd:          []string{"pause"},
+		},
+		{
+			// registry.k8s.io/coredns/coredns, at the CoreDNS release the
+			// local cluster builds whatever the tag.
+			repositories: []string{"coredns/coredns", "coredns"},
+			files:        map[string]string{"/coredns": BinaryCoreDNS},
+			entrypoint:   []string{"/coredns"},
+		},
+	}
+}
+
+// errImageNotMapped is the cause of a container whose image the table does
+// not map (the kubelet's ErrImagePull).
+var errImageNotMapped = errors.New("image not mapped")
+
+// resolvedImage is a mapped image with the host paths of its files.
+type resolvedImage struct {
+	// files maps a path in the image to the binary on this machine, sorted
+	// by path.
+	files      []imageFile
+	entrypoint []string
+	cmd        []string
+}
+
+type imageFile struct{ path, binary string }
+
+// resolveImage finds ref in the table and the node's binaries of its files.
+func resolveImage(ref string, binaries map[string]string) (resolvedImage, error) {
+	repo := repository(ref)
+	for _, im := range images() {
+		if !matches(im.repositories, repo) {
+			continue
+		}
+		var r resolvedImage
+		for p, name := range im.files {
+			bin, ok := binaries[name]
+			if !ok {
+				return resolvedImage{}, fmt.Errorf("%w: %s maps to %s, which this node was not given (node-agent --image-binary %s=PATH)", errImageNotMapped, ref, name, name)
+			}
+			r.files = append(r.files, imageFile{path: p, binary: bin})
+		}
+		sort.Slice(r.files, func(i, j int) bool { return r.files[i].path < r.files[j].path })
+		r.entrypoint, r.cmd = im.entrypoint, im.cmd
+		return r, nil
+	}
+	return resolvedImage{}, fmt.Errorf("%w: the local cluster runs no images and maps none to %s (repository %s): use one of the images listed in docs/local.md, or declare the container's ports to have a probe server stand in for it", errImageNotMapped, ref, repo)
+}
+
+func matches(repositories []string, repo string) bool {
+	for _, r := range repositories {
+		if repo == r || (!strings.Contains(r, "/") && path.Base(repo) == r) {
+			return true
+		}
+	}
+	return false
+}
+
+// repository is an image reference's repository path without its registry,
+// tag or digest (and without Docker Hub's library/ for official images):
+// registry.k8s.io/e2e-test-images/agnhost:2.53 -> e2e-test-images/agnhost.
+func repository(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		ref = ref[:i]
+	}
+	if first, rest, ok := strings.Cut(ref, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		ref = rest
+	}
+	return strings.TrimPrefix(ref, "library/")
+}
+
+// argv is the command line of a container of the image, as the kubelet
+// composes it: the container's command (else the image's entrypoint), then
+// the container's args (else, without a command, the image's cmd).
+func (r resolvedImage) argv(command, args []string) []string {
+	if len(command) > 0 {
+		return append(append([]string(nil), command...), args...)
+	}
+	if len(args) > 0 {
+		return append(append([]string(nil), r.entrypoint...), args...)
+	}
+	return append(append([]string(nil), r.entrypoint...), r.cmd...)
+}

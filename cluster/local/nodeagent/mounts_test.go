@@ -1,0 +1,100 @@
+package nodeagent
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// containerInitArg makes the test binary run ContainerInit, as
+// `netpolcheck local container-init SPEC` does: testContainerInit is the
+// shim's command line.
+const containerInitArg = "container-init"
+
+func testContainerInit() []string { return []string{os.Args[0], containerInitArg} }
+
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == containerInitArg {
+		if err := ContainerInit(os.Args[2]); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(127)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// TestContainerInit runs a shell through the shim as root: the container
+// sees its files at their paths (also where the machine has no such path,
+// and over the machine's resolv.conf), its own environment, hostname and
+// empty /run, and the machine is left untouched.
+func TestContainerInit(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mount namespaces)")
+	}
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("volume/key", "from the volume")
+	resolv := write("resolv.conf", "nameserver 10.96.0.10\n")
+	binary := write("binary", "#!/bin/sh\necho image file\n")
+	root := filepath.Join(dir, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		atRoot   = "/npc-test-image-file"
+		underEtc = "/etc/npc-test-volume/nested"
+	)
+	spec := containerSpec{
+		Root:     root,
+		Hostname: "pod-a",
+		Mounts: []bindMount{
+			{Source: binary, Target: atRoot, ReadOnly: true},
+			{Source: filepath.Join(dir, "volume"), Target: underEtc},
+			{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true},
+		},
+		Argv: []string{"sh", "-c", `echo "$(cat ` + underEtc + `/key)|$(` + atRoot + `)|$(cat /etc/resolv.conf)|$(hostname)|$(pwd)|$(ls -A /run | wc -l)|$(env | grep -v -e ^SHLVL= -e ^_= | sort | tr '\n' ' ')"`},
+		Env:  []string{"PATH=" + defaultPath, "ONLY=this"},
+		Dir:  "/var/npc-test-workdir",
+	}
+	specFile := filepath.Join(dir, "spec.json")
+	if err := writeContainerSpec(specFile, spec); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], containerInitArg, specFile)
+	cmd.Env = []string{}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("container: %v\n%s", err, stderr.String())
+	}
+	want := "from the volume|image file|nameserver 10.96.0.10|pod-a|/var/npc-test-workdir|0|ONLY=this PATH=" + defaultPath + " PWD=/var/npc-test-workdir"
+	if got := strings.TrimSpace(string(out)); got != strings.TrimSpace(want) {
+		t.Errorf("the container saw\n%s\nwant\n%s", got, want)
+	}
+	for _, p := range []string{atRoot, "/etc/npc-test-volume", "/var/npc-test-workdir"} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("the machine has %s after the container ran: %v", p, err)
+		}
+	}
+	if host, _ := os.Hostname(); host == "pod-a" {
+		t.Error("the container changed the machine's hostname")
+	}
+	if data, _ := os.ReadFile("/etc/resolv.conf"); string(data) == "nameserver 10.96.0.10\n" {
+		t.Error("the machine's resolv.conf was replaced")
+	}
+}

@@ -1,0 +1,115 @@
+package nodeagent
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+func TestProbeRun(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	host, portText, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	port, _ := strconv.Atoi(portText)
+	c := &corev1.Container{Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(port)}}}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	for _, tt := range []struct {
+		name    string
+		handler corev1.ProbeHandler
+		ok      bool
+	}{
+		{"tcp open", corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(int32(port))}}, true},
+		{"tcp by port name", corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}, true},
+		{"tcp closed", corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(int32(closedPort))}}, false},
+		{"http 200", corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}}, true},
+		{"http 503", corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/bad", Port: intstr.FromString("http")}}, false},
+		{"unknown port name", corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("nope")}}, false},
+	} {
+		pr := &prober{probe: &corev1.Probe{ProbeHandler: tt.handler}, container: c, podIP: host}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := pr.run(ctx)
+		cancel()
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: %v, want success %v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+// TestReadinessAndLiveness: a readiness probe keeps a container unready
+// until it succeeds; a failing liveness probe kills the container, which is
+// restarted.
+func TestReadinessAndLiveness(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mount namespaces)")
+	}
+	dir := t.TempDir()
+	flag := dir + "/ready"
+	probe := func(command string) *corev1.Probe {
+		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", command}}},
+			PeriodSeconds: 1, FailureThreshold: 1}
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "probed", Namespace: "ns", UID: types.UID("uid-probed")},
+		Spec: corev1.PodSpec{NodeName: "n1", HostNetwork: true, Containers: []corev1.Container{
+			{Name: "r", Image: "ghcr.io/netpolcheck/netpolcheck:dev", Command: []string{"/bin/sh", "-c", "sleep 60"},
+				ReadinessProbe: probe("test -e " + flag)},
+			{Name: "l", Image: "ghcr.io/netpolcheck/netpolcheck:dev", Command: []string{"/bin/sh", "-c", "sleep 60"},
+				LivenessProbe: probe("test -n \"$NOT_SET\"")},
+		}},
+	}
+	a := hostAgent(t, "/bin/true", pod)
+	t.Cleanup(func() { _ = a.stopAll() })
+	if err := a.sync(context.Background(), podKey("ns", "probed")); err != nil {
+		t.Fatal(err)
+	}
+	status := func() map[string]corev1.ContainerStatus {
+		p, err := a.client.CoreV1().Pods("ns").Get(context.Background(), "probed", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]corev1.ContainerStatus{}
+		for _, s := range p.Status.ContainerStatuses {
+			out[s.Name] = s
+		}
+		return out
+	}
+	if s := status()["r"]; s.Ready {
+		t.Error("the container with a failing readiness probe is Ready")
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(6 * time.Second)
+	for {
+		s := status()
+		if s["r"].Ready && s["l"].RestartCount >= 1 {
+			if last := s["l"].LastTerminationState.Terminated; last == nil || last.ExitCode != 137 {
+				t.Errorf("the killed container's last state = %+v, want exit 137", s["l"].LastTerminationState)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 6s: %+v", s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
