@@ -79,6 +79,17 @@ run: build
 clean:
 	rm -rf $(BIN) $(OUT)
 
+# upstream-e2e brings the local cluster up (reference CNI), runs upstream's
+# NetworkPolicy e2e against it (e2e.test from k8s.io/kubernetes/test/e2e at
+# the control plane's release, built once into the cache), writes
+# $(UPSTREAM_OUT)/junit.xml and e2e.log, and always takes the cluster down.
+UPSTREAM_OUT ?= reports/out/upstream-e2e
+.PHONY: upstream-e2e
+upstream-e2e: build
+	@trap '$(BIN)/netpolcheck local down >/dev/null' EXIT INT TERM; \
+	kubeconfig=$$($(BIN)/netpolcheck local up --nodes 2) || exit 1; \
+	$(BIN)/netpolcheck upstream-e2e --kubeconfig "$$kubeconfig" --out $(UPSTREAM_OUT)
+
 # ---------------------------------------------------------------------------
 # kind: the image, kind clusters with a CNI, the suites on them, actionlint.
 # Needs a Docker engine (docs/kind.md); everything else above does not.

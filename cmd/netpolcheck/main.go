@@ -25,13 +25,14 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"compare": {"compare runs (results.json or JUnit XML) across CNIs, as Markdown or HTML", runCompare},
-		"expect":  {"print the expected truth table of a model and policies (no cluster)", runExpect},
-		"explain": {"explain one cell of the expected truth table (no cluster)", runExplain},
-		"probe":   {"probe the running pods of some namespaces now and compare with the policies in force", runProbe},
-		"report":  {"turn a run's JUnit report into results.json and a Markdown summary", runReport},
-		"local":   {"local up|down: a Kubernetes cluster of network namespaces on this machine (root, no Docker)", runLocal},
-		"kind":    {"kind up|down|logs: a kind cluster (needs Docker) with the CNI of your choice", runKind},
+		"compare":      {"compare runs (results.json or JUnit XML) across CNIs, as Markdown or HTML", runCompare},
+		"expect":       {"print the expected truth table of a model and policies (no cluster)", runExpect},
+		"explain":      {"explain one cell of the expected truth table (no cluster)", runExplain},
+		"probe":        {"probe the running pods of some namespaces now and compare with the policies in force", runProbe},
+		"report":       {"turn a run's JUnit report into results.json and a Markdown summary", runReport},
+		"local":        {"local up|down: a Kubernetes cluster of network namespaces on this machine (root, no Docker)", runLocal},
+		"kind":         {"kind up|down|logs: a kind cluster (needs Docker) with the CNI of your choice", runKind},
+		"upstream-e2e": {"run the upstream Kubernetes NetworkPolicy e2e (e2e.test, built from source) against a cluster", runUpstreamE2E},
 	}
 }
 

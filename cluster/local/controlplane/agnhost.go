@@ -1,11 +1,6 @@
 package controlplane
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-)
+import "context"
 
 // EnvAgnhostPrebuiltDir names a directory with a ready agnhost binary built
 // at KubernetesVersion; nothing is built then.
@@ -24,26 +19,5 @@ const agnhostPackage = kubernetesModule + "/test/images/agnhost"
 // $NETPOLCHECK_AGNHOST_BIN_DIR, names a directory with a ready binary
 // instead. Like EnsureBinaries, concurrent callers wait for one build.
 func EnsureAgnhost(ctx context.Context, opts BuildOptions) (string, error) {
-	progress, version, prebuilt := opts.resolve(KubernetesVersion, EnvAgnhostPrebuiltDir)
-	if prebuilt != "" {
-		path := filepath.Join(prebuilt, "agnhost")
-		if _, err := os.Stat(path); err != nil {
-			return "", fmt.Errorf("prebuilt agnhost: %w", err)
-		}
-		return path, nil
-	}
-	root, err := cacheRoot(opts.CacheDir)
-	if err != nil {
-		return "", err
-	}
-	tools := toolBuild{
-		title: "agnhost of Kubernetes", module: kubernetesModule, version: version,
-		commands: []component{{"agnhost", agnhostPackage}},
-		ldflags:  "-s -w",
-	}
-	versionDir := filepath.Join(root, "agnhost-"+version)
-	if err := ensureBuilt(ctx, opts.SourceDir, versionDir, tools, progress); err != nil {
-		return "", err
-	}
-	return filepath.Join(versionDir, "bin", "agnhost"), nil
+	return ensureKubernetesTool(ctx, opts, EnvAgnhostPrebuiltDir, component{"agnhost", agnhostPackage}, false)
 }

@@ -135,23 +135,37 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (Binaries, error) {
 // (CacheDir/kubectl-VERSION/bin), so that the control-plane build stays
 // as it is. With a prebuilt directory, its kubectl is used.
 func EnsureKubectl(ctx context.Context, opts BuildOptions) (string, error) {
-	progress, version, prebuilt := opts.resolve(KubernetesVersion, EnvPrebuiltDir)
+	return ensureKubernetesTool(ctx, opts, EnvPrebuiltDir, component{"kubectl", "k8s.io/kubernetes/cmd/kubectl"}, false)
+}
+
+// ensureKubernetesTool returns the path of one command (or, with test, one
+// compiled test binary) of k8s.io/kubernetes at opts.Version, built once
+// from the tools module into its own cache directory
+// (CacheDir/NAME-VERSION/bin), so that adding a tool never invalidates the
+// cached control plane. opts.PrebuiltDir, defaulting to $envPrebuilt, names
+// a directory that holds it ready instead.
+func ensureKubernetesTool(ctx context.Context, opts BuildOptions, envPrebuilt string, c component, test bool) (string, error) {
+	progress, version, prebuilt := opts.resolve(KubernetesVersion, envPrebuilt)
 	if prebuilt != "" {
-		return filepath.Join(prebuilt, "kubectl"), nil
+		path := filepath.Join(prebuilt, c.name)
+		if _, err := os.Stat(path); err != nil {
+			return "", fmt.Errorf("prebuilt %s: %w", c.name, err)
+		}
+		return path, nil
 	}
-	cacheRoot, err := cacheRoot(opts.CacheDir)
+	root, err := cacheRoot(opts.CacheDir)
 	if err != nil {
 		return "", err
 	}
 	tools := toolBuild{
-		title: "kubectl", module: kubernetesModule, version: version,
-		commands: []component{{"kubectl", "k8s.io/kubernetes/cmd/kubectl"}}, ldflags: versionLDFlags(version),
+		title: c.name + " of Kubernetes", module: kubernetesModule, version: version,
+		commands: []component{c}, ldflags: versionLDFlags(version), test: test,
 	}
-	versionDir := filepath.Join(cacheRoot, "kubectl-"+version)
+	versionDir := filepath.Join(root, strings.TrimSuffix(c.name, ".test")+"-"+version)
 	if err := ensureBuilt(ctx, opts.SourceDir, versionDir, tools, progress); err != nil {
 		return "", err
 	}
-	return filepath.Join(versionDir, "bin", "kubectl"), nil
+	return filepath.Join(versionDir, "bin", c.name), nil
 }
 
 // toolBuild is one set of commands built from a tools module that pins
@@ -163,6 +177,8 @@ type toolBuild struct {
 	version  string
 	commands []component
 	ldflags  string
+	// test builds the one package of commands as a test binary (go test -c).
+	test bool
 }
 
 // ensureBuilt builds the commands of tools into versionDir/bin unless a
@@ -239,6 +255,12 @@ func build(ctx context.Context, sourceDir, versionDir string, tools toolBuild, p
 
 	names := make([]string, 0, len(tools.commands))
 	args := []string{"build", "-trimpath", "-ldflags", tools.ldflags, "-o", tmpDir + string(filepath.Separator)}
+	if tools.test {
+		if len(tools.commands) != 1 {
+			return fmt.Errorf("building %s: a test binary is built from exactly one package", tools.title)
+		}
+		args = []string{"test", "-c", "-trimpath", "-ldflags", tools.ldflags, "-o", filepath.Join(tmpDir, tools.commands[0].name)}
+	}
 	for _, c := range tools.commands {
 		names = append(names, c.name)
 		args = append(args, c.pkg)

@@ -1,8 +1,9 @@
 //go:build tools
 
 // Package kubebin records the Kubernetes commands that the local cluster
-// builds (the control plane, kube-proxy, kubectl, and agnhost, the binary
-// of the e2e test image that node agents bind-mount at /agnhost), so that
+// builds (the control plane, kube-proxy, kubectl, upstream's e2e.test, and
+// agnhost, the binary of the e2e test image that node agents bind-mount at
+// /agnhost), so that
 // `go mod tidy` keeps everything they need in go.sum. Build one with, for
 // example:
 //
@@ -15,5 +16,6 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/test/e2e"
 	_ "k8s.io/kubernetes/test/images/agnhost"
 )

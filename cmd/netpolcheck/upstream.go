@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/netpolcheck/netpolcheck/cluster/kubeconfig"
+	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
+)
+
+// Upstream's NetworkPolicy e2e: every spec of test/e2e/network/netpol, less
+// those that need kernel SCTP sockets (agnhost serves and connects SCTP
+// through the kernel, which this machine's kernel lacks).
+const (
+	upstreamFocus = `\[sig-network\] Netpol`
+	upstreamSkip  = `\[Feature:SCTPConnectivity\]`
+)
+
+func runUpstreamE2E(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("upstream-e2e", stderr)
+	kubeconfigPath := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "the cluster's kubeconfig file (default $KUBECONFIG)")
+	contextName := fs.String("context", "", "the kubeconfig context (default: its current context)")
+	out := fs.String("out", "reports/out/upstream-e2e", "where junit.xml and e2e.log go")
+	focus := fs.String("focus", upstreamFocus, "Ginkgo focus: which upstream specs run")
+	skip := fs.String("skip", upstreamSkip, "Ginkgo skip: which of them do not (kernel SCTP by default: this kernel has none)")
+	timeout := fs.Duration("timeout", 90*time.Minute, "the whole run's time limit")
+	var build controlplane.BuildOptions
+	fs.StringVar(&build.SourceDir, "kube-source", "", "the Kubernetes tools module that pins the release (default: cluster/local/kubebin of this checkout)")
+	fs.StringVar(&build.PrebuiltDir, "e2e-bin-dir", os.Getenv(controlplane.EnvE2EPrebuiltDir), "a directory with a prebuilt e2e.test of the pinned release")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: netpolcheck upstream-e2e [flags]\n\n"+
+			"Runs the upstream Kubernetes NetworkPolicy e2e (e2e.test built from k8s.io/kubernetes/test/e2e\n"+
+			"at the pinned release, once, into the cache) against the cluster of --kubeconfig, and writes\n"+
+			"its JUnit report to --out. Exits 1 when a spec fails.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if build.SourceDir == "" && build.PrebuiltDir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("locating this executable: %w", err)
+		}
+		if build.SourceDir = findToolsModule("kubebin", filepath.Dir(exe), mustGetwd()); build.SourceDir == "" {
+			return usageError{errors.New("cannot find cluster/local/kubebin: run from the netpolcheck checkout, or give --kube-source or --e2e-bin-dir")}
+		}
+	}
+	if err := required(map[string]string{"kubeconfig": *kubeconfigPath}); err != nil {
+		return err
+	}
+	if _, err := kubeconfig.Load(*kubeconfigPath, *contextName); err != nil {
+		return err
+	}
+	build.Progress = stderr
+	e2eTest, err := controlplane.EnsureE2ETest(ctx, build)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", *out, err)
+	}
+	junitPath := filepath.Join(*out, "junit.xml")
+	logPath := filepath.Join(*out, "e2e.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", logPath, err)
+	}
+	defer logFile.Close()
+
+	e2eArgs := []string{
+		"--kubeconfig", *kubeconfigPath,
+		"--provider", "skeleton",
+		"--ginkgo.focus", *focus,
+		"--ginkgo.skip", *skip,
+		"--ginkgo.junit-report", junitPath,
+		"--ginkgo.no-color",
+		"--ginkgo.silence-skips",
+		"--ginkgo.timeout", timeout.String(),
+		"--report-dir", *out,
+	}
+	if *contextName != "" {
+		e2eArgs = append(e2eArgs, "--context", *contextName)
+	}
+	fmt.Fprintf(stderr, "running %s --ginkgo.focus %q --ginkgo.skip %q (log: %s)\n", e2eTest, *focus, *skip, logPath)
+	started := time.Now()
+	cmd := exec.CommandContext(ctx, e2eTest, e2eArgs...)
+	cmd.Dir = *out
+	cmd.Stdout = io.MultiWriter(logFile, stderr)
+	cmd.Stderr = logFile
+	runErr := cmd.Run()
+	counts, err := countUpstream(junitPath, *focus)
+	if err != nil {
+		if runErr != nil {
+			return fmt.Errorf("e2e.test: %w (and no report: %v; see %s)", runErr, err, logPath)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "upstream e2e: %d passed, %d failed, %d skipped of %d focused specs in %s; junit: %s\n",
+		counts.passed, counts.failed, counts.skipped, counts.focused, time.Since(started).Round(time.Second), junitPath)
+	for _, name := range counts.skippedNames {
+		fmt.Fprintf(stdout, "  skipped: %s\n", name)
+	}
+	for _, name := range counts.failedNames {
+		fmt.Fprintf(stdout, "  failed: %s\n", name)
+	}
+	if counts.failed > 0 || runErr != nil {
+		return fmt.Errorf("upstream e2e: %d of %d specs failed (e2e.test: %v); see %s", counts.failed, counts.passed+counts.failed, runErr, logPath)
+	}
+	return nil
+}
+
+type upstreamCounts struct {
+	focused, passed, failed, skipped int
+	skippedNames, failedNames        []string
+}
+
+// countUpstream counts the specs of a Ginkgo JUnit report whose names match
+// focus (the report lists every spec of e2e.test, most skipped by focus).
+func countUpstream(path, focus string) (upstreamCounts, error) {
+	var c upstreamCounts
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("reading the JUnit report: %w", err)
+	}
+	var report struct {
+		Suites []struct {
+			Cases []struct {
+				Name    string    `xml:"name,attr"`
+				Skipped *struct{} `xml:"skipped"`
+				Failure *struct{} `xml:"failure"`
+				Error   *struct{} `xml:"error"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(data, &report); err != nil {
+		return c, fmt.Errorf("parsing the JUnit report %s: %w", path, err)
+	}
+	marker := strings.ReplaceAll(focus, `\`, "")
+	for _, s := range report.Suites {
+		for _, tc := range s.Cases {
+			if !strings.Contains(tc.Name, marker) {
+				continue
+			}
+			c.focused++
+			switch {
+			case tc.Failure != nil || tc.Error != nil:
+				c.failed++
+				c.failedNames = append(c.failedNames, tc.Name)
+			case tc.Skipped != nil:
+				c.skipped++
+				c.skippedNames = append(c.skippedNames, tc.Name)
+			default:
+				c.passed++
+			}
+		}
+	}
+	if c.focused == 0 {
+		return c, fmt.Errorf("the JUnit report %s has no spec matching %q", path, focus)
+	}
+	return c, nil
+}
