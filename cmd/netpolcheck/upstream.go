@@ -34,6 +34,7 @@ func runUpstreamE2E(ctx context.Context, args []string, stdout, stderr io.Writer
 	focus := fs.String("focus", upstreamFocus, "Ginkgo focus: which upstream specs run")
 	skip := fs.String("skip", upstreamSkip, "Ginkgo skip: which of them do not (kernel SCTP by default: this kernel has none)")
 	timeout := fs.Duration("timeout", 90*time.Minute, "the whole run's time limit")
+	procs := fs.Int("procs", 4, "parallel Ginkgo processes (1: e2e.test runs alone, without the Ginkgo CLI)")
 	var build controlplane.BuildOptions
 	fs.StringVar(&build.SourceDir, "kube-source", "", "the Kubernetes tools module that pins the release (default: cluster/local/kubebin of this checkout)")
 	fs.StringVar(&build.PrebuiltDir, "e2e-bin-dir", os.Getenv(controlplane.EnvE2EPrebuiltDir), "a directory with a prebuilt e2e.test of the pinned release")
@@ -59,6 +60,9 @@ func runUpstreamE2E(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := required(map[string]string{"kubeconfig": *kubeconfigPath}); err != nil {
 		return err
 	}
+	if *procs < 1 {
+		return usageError{fmt.Errorf("--procs %d: want 1 or more", *procs)}
+	}
 	if _, err := kubeconfig.Load(*kubeconfigPath, *contextName); err != nil {
 		return err
 	}
@@ -67,35 +71,47 @@ func runUpstreamE2E(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", *out, err)
+	outDir, err := filepath.Abs(*out)
+	if err != nil {
+		return fmt.Errorf("--out %s: %w", *out, err)
 	}
-	junitPath := filepath.Join(*out, "junit.xml")
-	logPath := filepath.Join(*out, "e2e.log")
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", outDir, err)
+	}
+	junitPath := filepath.Join(outDir, "junit.xml")
+	logPath := filepath.Join(outDir, "e2e.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", logPath, err)
 	}
 	defer logFile.Close()
 
-	e2eArgs := []string{
-		"--kubeconfig", *kubeconfigPath,
-		"--provider", "skeleton",
-		"--ginkgo.focus", *focus,
-		"--ginkgo.skip", *skip,
-		"--ginkgo.junit-report", junitPath,
-		"--ginkgo.no-color",
-		"--ginkgo.silence-skips",
-		"--ginkgo.timeout", timeout.String(),
-		"--report-dir", *out,
-	}
+	// e2e.test's own flags; Ginkgo's go before them, as --ginkgo.X to
+	// e2e.test alone or as --X to the Ginkgo CLI.
+	e2eArgs := []string{"--kubeconfig", *kubeconfigPath, "--provider", "skeleton", "--report-dir", outDir}
 	if *contextName != "" {
 		e2eArgs = append(e2eArgs, "--context", *contextName)
 	}
-	fmt.Fprintf(stderr, "running %s --ginkgo.focus %q --ginkgo.skip %q (log: %s)\n", e2eTest, *focus, *skip, logPath)
+	ginkgoArgs := []string{
+		"--focus=" + *focus, "--skip=" + *skip, "--junit-report=" + junitPath,
+		"--no-color", "--silence-skips", "--timeout=" + timeout.String(),
+	}
+	name, args := e2eTest, nil
+	if *procs == 1 {
+		for _, a := range ginkgoArgs {
+			args = append(args, "--ginkgo."+strings.TrimPrefix(a, "--"))
+		}
+		args = append(args, e2eArgs...)
+	} else {
+		if name, err = controlplane.EnsureGinkgo(ctx, build); err != nil {
+			return err
+		}
+		args = append(append(append([]string{"--procs", fmt.Sprint(*procs)}, ginkgoArgs...), e2eTest, "--"), e2eArgs...)
+	}
+	fmt.Fprintf(stderr, "running %s in %d process(es), focus %q, skip %q (log: %s)\n", e2eTest, *procs, *focus, *skip, logPath)
 	started := time.Now()
-	cmd := exec.CommandContext(ctx, e2eTest, e2eArgs...)
-	cmd.Dir = *out
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = outDir
 	cmd.Stdout = io.MultiWriter(logFile, stderr)
 	cmd.Stderr = logFile
 	runErr := cmd.Run()
@@ -149,7 +165,8 @@ func countUpstream(path string) (upstreamCounts, error) {
 	}
 	for _, s := range report.Suites {
 		for _, tc := range s.Cases {
-			if !strings.HasPrefix(tc.Name, upstreamSpecs) {
+			// Ginkgo names a spec "[It] " + its full text.
+			if !strings.HasPrefix(strings.TrimPrefix(tc.Name, "[It] "), upstreamSpecs) {
 				continue
 			}
 			c.focused++

@@ -11,8 +11,8 @@ func TestCountUpstreamCountsOnlyFocusedSpecs(t *testing.T) {
 	const report = `<?xml version="1.0" encoding="UTF-8"?>
 <testsuites tests="5" failures="1">
   <testsuite name="Kubernetes e2e suite" tests="5">
-    <testcase name="[sig-network] Netpol NetworkPolicy between server and client should support a 'default-deny-ingress' policy [Feature:NetworkPolicy]"></testcase>
-    <testcase name="[sig-network] Netpol NetworkPolicy between server and client should enforce updated policy [Feature:NetworkPolicy]"><failure message="wrong cells"></failure></testcase>
+    <testcase name="[It] [sig-network] Netpol NetworkPolicy between server and client should support a 'default-deny-ingress' policy [Feature:NetworkPolicy]"></testcase>
+    <testcase name="[It] [sig-network] Netpol NetworkPolicy between server and client should enforce updated policy [Feature:NetworkPolicy]"><failure message="wrong cells"></failure></testcase>
     <testcase name="[sig-network] Netpol [Feature:SCTPConnectivity] [LinuxOnly] NetworkPolicy between server and client using SCTP should enforce policy based on Ports [Feature:NetworkPolicy]"><skipped message="skipped"></skipped></testcase>
     <testcase name="[sig-storage] CSI Volumes should mount"><skipped message="skipped"></skipped></testcase>
     <testcase name="[sig-network] Netpol API should support creating NetworkPolicy API operations"></testcase>
@@ -29,7 +29,7 @@ func TestCountUpstreamCountsOnlyFocusedSpecs(t *testing.T) {
 	if c.focused != 4 || c.passed != 2 || c.failed != 1 || c.skipped != 1 {
 		t.Errorf("counts = %+v, want 4 netpol specs: 2 passed, 1 failed, 1 skipped", c)
 	}
-	if !slices.Equal(c.failedNames, []string{"[sig-network] Netpol NetworkPolicy between server and client should enforce updated policy [Feature:NetworkPolicy]"}) {
+	if !slices.Equal(c.failedNames, []string{"[It] [sig-network] Netpol NetworkPolicy between server and client should enforce updated policy [Feature:NetworkPolicy]"}) {
 		t.Errorf("failed = %q", c.failedNames)
 	}
 	empty := filepath.Join(t.TempDir(), "junit.xml")

@@ -15,3 +15,12 @@ const EnvE2EPrebuiltDir = "NETPOLCHECK_E2E_BIN_DIR"
 func EnsureE2ETest(ctx context.Context, opts BuildOptions) (string, error) {
 	return ensureKubernetesTool(ctx, opts, EnvE2EPrebuiltDir, component{"e2e.test", kubernetesModule + "/test/e2e"}, true)
 }
+
+// EnsureGinkgo returns the path of the Ginkgo CLI at the version that
+// k8s.io/kubernetes at opts.Version pins (the Ginkgo e2e.test is compiled
+// with, so that the CLI and the binary it runs in parallel speak the same
+// protocol), built once from the tools module into
+// CacheDir/ginkgo-VERSION/bin.
+func EnsureGinkgo(ctx context.Context, opts BuildOptions) (string, error) {
+	return ensureKubernetesTool(ctx, opts, EnvE2EPrebuiltDir, component{"ginkgo", "github.com/onsi/ginkgo/v2/ginkgo"}, false)
+}
