@@ -57,6 +57,7 @@ test: vet build
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/reference
 	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/none PROFILE=none CONVERGENCE=$(NONE_CONVERGENCE)
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/no-externals EXTERNAL_HOSTS=none SUITES=./suites/conformance GINKGO_FLAGS=--label-filter=IPBlock
+	$(MAKE) --no-print-directory upstream-e2e UPSTREAM_OUT=$(TEST_OUT)/upstream-e2e
 	NETPOLCHECK_RUNS=$(abspath $(TEST_OUT)) $(GO) test -count=1 -run '^TestRealRuns$$' -v ./reports/
 
 bench:
