@@ -115,10 +115,15 @@ func TestKubeletAPI(t *testing.T) {
 		if stdout != "line one\nline two\n" || code != 0 {
 			t.Errorf("stdin: stdout %q, exit code %d", stdout, code)
 		}
-		// The command runs in the container's network namespace, with the
-		// container process's environment.
-		stdout, _, _ = kubectl.run(t, "", "exec", "-n", ns, "a", "--", "sh", "-c", "ip -o -4 addr show dev eth0; echo dns=$NETPOLCHECK_DNS_SERVER")
-		if !strings.Contains(stdout, " "+a.Status.PodIP+"/") || !strings.Contains(stdout, "dns="+local.ClusterDNSIP) {
+		// The command runs in the container's network and mount namespaces,
+		// with the container process's environment.
+		kubernetesSvc, err := client.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, _, _ = kubectl.run(t, "", "exec", "-n", ns, "a", "--", "sh", "-c", "ip -o -4 addr show dev eth0; echo svc=$KUBERNETES_SERVICE_HOST; grep nameserver /etc/resolv.conf")
+		if !strings.Contains(stdout, " "+a.Status.PodIP+"/") || !strings.Contains(stdout, "svc="+kubernetesSvc.Spec.ClusterIP+"\n") ||
+			!strings.Contains(stdout, "nameserver "+local.ClusterDNSIP) {
 			t.Errorf("exec does not run in the pod: %q", stdout)
 		}
 	})
