@@ -39,7 +39,7 @@ echo "results: $(2)/junit.xml $(2)/results.json $(2)/summary.md"; \
 exit $$status
 endef
 
-.PHONY: all build test vet bench fuzz clean run
+.PHONY: all build test vet bench fuzz clean run run-kube-exec
 
 all: build
 
@@ -58,6 +58,7 @@ test: vet build
 	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/none PROFILE=none CONVERGENCE=$(NONE_CONVERGENCE)
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/no-externals EXTERNAL_HOSTS=none SUITES=./suites/conformance GINKGO_FLAGS=--label-filter=IPBlock
 	$(MAKE) --no-print-directory upstream-e2e UPSTREAM_OUT=$(TEST_OUT)/upstream-e2e
+	$(MAKE) --no-print-directory run-kube-exec OUT=$(TEST_OUT)/kube-exec
 	NETPOLCHECK_RUNS=$(abspath $(TEST_OUT)) $(GO) test -count=1 -run '^TestRealRuns$$' -v ./reports/
 
 bench:
@@ -76,6 +77,18 @@ run: build
 	@trap '$(BIN)/netpolcheck local down >/dev/null' EXIT INT TERM; \
 	$(BIN)/netpolcheck local up --nodes 2 --enforcer-profile $(PROFILE) >/dev/null || exit 1; \
 	$(call suites,NETPOLCHECK_PROVIDER=local NETPOLCHECK_CNI=$(RUN_NAME) NETPOLCHECK_CONVERGENCE=$(CONVERGENCE) NETPOLCHECK_EXTERNAL_HOSTS=$(EXTERNAL_HOSTS),$(OUT),$(RUN_NAME),local,45m)
+
+# run-kube-exec is the main job as on any other cluster: the local cluster
+# brought up, the suites run against its kubeconfig with the existing-cluster
+# provider (probes through kube exec into each pod's probe container, the
+# kubelet API of every node; external hosts not probed, and reported so),
+# the cluster always taken down. It fails when a case fails.
+run-kube-exec: build
+	@mkdir -p $(OUT)
+	@rm -f $(OUT)/junit.xml $(OUT)/results.json $(OUT)/summary.md
+	@trap '$(BIN)/netpolcheck local down >/dev/null' EXIT INT TERM; \
+	kubeconfig=$$($(BIN)/netpolcheck local up --nodes 2) || exit 1; \
+	$(call suites,NETPOLCHECK_PROVIDER=existing NETPOLCHECK_KUBECONFIG=$$kubeconfig NETPOLCHECK_IMAGE=$(IMAGE) NETPOLCHECK_CNI=$(RUN_NAME)-kube-exec NETPOLCHECK_CONVERGENCE=$(CONVERGENCE),$(OUT),$(RUN_NAME)-kube-exec,existing,45m)
 
 clean:
 	rm -rf $(BIN) $(OUT)
