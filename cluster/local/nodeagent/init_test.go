@@ -1,7 +1,6 @@
 package nodeagent
 
 import (
-	"context"
 	"os"
 	"testing"
 	"time"
@@ -40,18 +39,7 @@ func TestInitContainers(t *testing.T) {
 	failing := pod("failing", shell("first", "exit 7"), shell("second", "printf never > /work/order"))
 	a := hostAgent(t, "/bin/true", ok, failing)
 	t.Cleanup(func() { _ = a.stopAll() })
-	for _, p := range []*corev1.Pod{ok, failing} {
-		if err := a.sync(context.Background(), podKey(p.Namespace, p.Name)); err != nil {
-			t.Fatalf("starting %s: %v", p.Name, err)
-		}
-	}
-	get := func(name string) *corev1.Pod {
-		p, err := a.client.CoreV1().Pods("ns").Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	get := startPods(t, a, ok, failing)
 	deadline := time.Now().Add(5 * time.Second)
 	for get("ok").Status.Phase != corev1.PodSucceeded {
 		if time.Now().After(deadline) {

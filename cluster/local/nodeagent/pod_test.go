@@ -56,18 +56,7 @@ func TestRestartPolicyBackoff(t *testing.T) {
 	failing, completing := pod("failing", corev1.RestartPolicyOnFailure, "sleep 0.2; exit 3"), pod("completing", corev1.RestartPolicyNever, "exit 0")
 	a := hostAgent(t, "/bin/true", failing, completing)
 	t.Cleanup(func() { _ = a.stopAll() })
-	for _, p := range []*corev1.Pod{failing, completing} {
-		if err := a.sync(context.Background(), podKey(p.Namespace, p.Name)); err != nil {
-			t.Fatalf("starting %s: %v", p.Name, err)
-		}
-	}
-	get := func(name string) *corev1.Pod {
-		p, err := a.client.CoreV1().Pods("ns").Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	get := startPods(t, a, failing, completing)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		f, c := get("failing"), get("completing")
@@ -155,5 +144,24 @@ func TestStandInEvent(t *testing.T) {
 	}
 	if len(events.Items) != 1 || events.Items[0].Reason != "StandIn" || !strings.Contains(events.Items[0].Message, "nginx:1.27") {
 		t.Errorf("events = %+v, want one StandIn naming the image", events.Items)
+	}
+}
+
+// startPods syncs each pod on a, as the agent's queue would, and returns a
+// getter of a pod of namespace ns by name.
+func startPods(t *testing.T, a *Agent, pods ...*corev1.Pod) func(name string) *corev1.Pod {
+	t.Helper()
+	for _, p := range pods {
+		if err := a.sync(context.Background(), podKey(p.Namespace, p.Name)); err != nil {
+			t.Fatalf("starting %s: %v", p.Name, err)
+		}
+	}
+	return func(name string) *corev1.Pod {
+		t.Helper()
+		p, err := a.client.CoreV1().Pods("ns").Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
 }
