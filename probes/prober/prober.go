@@ -186,7 +186,11 @@ var errRefused = errors.New("refused")
 // classify maps an error to an outcome and a detail message.
 func classify(err error) (matrix.Outcome, string) {
 	var netErr net.Error
+	var stalled *sctp.StalledError
 	switch {
+	case errors.As(err, &stalled):
+		return matrix.Timeout, fmt.Sprintf("no answer before the probe timeout: the SCTP association stalled in %s (%d packets sent, %d received)",
+			stalled.State, stalled.Sent, stalled.Received)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():
 		return matrix.Timeout, "no answer before the probe timeout"

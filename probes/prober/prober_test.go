@@ -93,6 +93,8 @@ func TestProberOutcomes(t *testing.T) {
 		cases[host+" ICMP"] = testCase{matrix.Probe{Host: host, Protocol: matrix.ProtocolICMP}, want{matrix.Connected, host, ""}}
 	}
 	cases["silent address"] = testCase{matrix.Probe{Host: "10.99.2.99", Port: 80, Protocol: "UDP"}, want{matrix.Timeout, "", "no answer"}}
+	cases["silent address SCTP"] = testCase{matrix.Probe{Host: "10.99.2.99", Port: 80, Protocol: "SCTP"},
+		want{matrix.Timeout, "", "no answer before the probe timeout: the SCTP association stalled in COOKIE-WAIT (3 packets sent, 0 received)"}}
 	cases["no route"] = testCase{matrix.Probe{Host: "192.0.2.10", Port: 80, Protocol: "TCP"}, want{matrix.Error, "", "unreachable"}}
 	cases["bad protocol"] = testCase{matrix.Probe{Host: "10.99.2.2", Port: 80, Protocol: "QUIC"}, want{matrix.Error, "", "unknown protocol"}}
 	cases["bad port"] = testCase{matrix.Probe{Host: "10.99.2.2", Port: 0, Protocol: "TCP"}, want{matrix.Error, "", "out of range"}}

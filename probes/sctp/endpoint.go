@@ -248,12 +248,32 @@ type exchangeResult struct {
 	err    error
 }
 
+// StalledError is the error of an association whose context ended before
+// the answer came: where the handshake stood and how many packets went each
+// way, so that a timeout says whether the peer never answered, or answered
+// the INIT and then fell silent. It wraps the context's error.
+type StalledError struct {
+	State    string // the client association's state (COOKIE-WAIT: no INIT ACK yet)
+	Sent     int    // packets sent to the peer, retransmissions included
+	Received int    // packets received from the peer
+	Err      error  // the context's error
+}
+
+func (e *StalledError) Error() string {
+	return fmt.Sprintf("SCTP association stalled in %s (%d packets sent, %d received): %v", e.State, e.Sent, e.Received, e.Err)
+}
+
+func (e *StalledError) Unwrap() error { return e.Err }
+
 // drive runs the association's timers and I/O until it is closed. It sends
-// exactly one result: the answer, a refusal, or ctx's error.
+// exactly one result: the answer, a refusal, or a *StalledError wrapping
+// ctx's error.
 func (e *endpoint) drive(ctx context.Context, a *association, c *client, results chan<- exchangeResult) {
+	var sent, received int
 	send := func(pkts ...*packet.Packet) {
 		for _, p := range pkts {
 			if p != nil {
+				sent++
 				_ = e.sock.send(p.Marshal(), netip.Addr{}, c.remote.Addr()) // retransmitted on timeout
 			}
 		}
@@ -276,11 +296,13 @@ func (e *endpoint) drive(ctx context.Context, a *association, c *client, results
 		report(exchangeResult{err: err})
 		return
 	}
+	sent++
 	for a.state != closed {
 		select {
 		case <-done:
+			stalled := &StalledError{State: a.state.String(), Sent: sent, Received: received, Err: ctx.Err()}
 			send(a.abort())
-			report(exchangeResult{err: ctx.Err()})
+			report(exchangeResult{err: stalled})
 			return
 		case <-grace:
 			send(a.abort())
@@ -297,6 +319,7 @@ func (e *endpoint) drive(ctx context.Context, a *association, c *client, results
 				}
 				continue
 			}
+			received++
 			send(a.receive(in.pkt)...)
 			if a.abortedBy != "" && a.answer == nil {
 				report(exchangeResult{err: fmt.Errorf("%w: %s", ErrRefused, a.abortedBy)})

@@ -116,7 +116,8 @@ func (s *Stack) Kernel() bool { return s.kernel }
 
 // Exchange opens an association to remote, sends request as one message and
 // returns the one message answered. Errors wrap ErrRefused when the peer or
-// a router refused, and are ctx's error when ctx ended first.
+// a router refused, and wrap ctx's error when ctx ended first (a
+// *StalledError for the userspace endpoint).
 func (s *Stack) Exchange(ctx context.Context, remote netip.AddrPort, request []byte) ([]byte, error) {
 	if s.kernel {
 		return s.kernelExchange(ctx, remote, request)

@@ -119,6 +119,12 @@ func TestUserspaceICMPRefusalAndTimeout(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("unused address: error %v, want deadline exceeded", err)
 	}
+	// The timeout says where the handshake stood: INIT sent and resent
+	// (at 0 and 200 ms), nothing back.
+	var stalled *sctp.StalledError
+	if !errors.As(err, &stalled) || stalled.State != "COOKIE-WAIT" || stalled.Sent != 2 || stalled.Received != 0 {
+		t.Errorf("unused address: error %#v, want a stall in COOKIE-WAIT with 2 packets sent and none received", err)
+	}
 	if elapsed := time.Since(start); elapsed > time.Second {
 		t.Errorf("timeout of 500 ms took %v", elapsed)
 	}
