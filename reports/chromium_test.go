@@ -9,17 +9,111 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/net/html"
 
 	"github.com/netpolcheck/netpolcheck/reports"
 )
 
-// TestComparisonInChromium loads the HTML comparison of a run without
-// external hosts in headless Chromium and checks, in the DOM it renders,
-// that the incomplete case and the counts of cells not probed are there.
-// In CI (CI=true) Chromium must be installed (.ci/run installs Debian's
-// chromium); elsewhere the test is skipped without it.
+// TestComparisonInChromium opens the HTML comparison at a failing case's
+// anchor in headless Chromium and checks, in the DOM the page's script
+// renders, that the case is expanded with its grids, wrong and unprobed
+// cells marked, and that the summary counts incomplete cases and cells not
+// probed. It keeps a screenshot in artifactsDir. In CI (CI=true) Chromium
+// must be installed (.ci/run installs Debian's chromium); elsewhere the test
+// is skipped without it.
 func TestComparisonInChromium(t *testing.T) {
+	local, kind := kindRuns(t)
+	reference, none := fixtureRuns(t)
+	kind.Name, local.Name = "kind", "local"
+	page, err := reports.Compare([]*reports.Run{reference, none, local, kind}).HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// recipes/seed001/1.10 failed in none; the kind run never probed some
+	// of its cells (20 not probed over its two cases).
+	doc := openCaseInChromium(t, page, "conformance/ipblock-external-egress", filepath.Join(artifactsDir(t, "out/test/artifacts"), "comparison-fixture.png"))
+	rows := findAll(findAll(doc, "table", "summary")[0], "tr", "")[1:]
+	var got []string
+	for _, row := range rows {
+		got = append(got, text(findAll(row, "td", "")[0])+" "+text(findAll(row, "td", "incomplete")[0])+" "+text(findAll(row, "td", "cells-not-probed")[0]))
+	}
+	if want := "reference 0 0|none 0 0|local 0 0|kind 1 20"; strings.Join(got, "|") != want {
+		t.Errorf("run, incomplete, cells not probed: %q, want %q", strings.Join(got, "|"), want)
+	}
+	incomplete := findAll(findAll(doc, "table", "cases")[0], "td", "o-incomplete")
+	if len(incomplete) != 1 || text(incomplete[0]) != "INCOMPLETE 10 not probed" {
+		t.Errorf("incomplete cells in the case table: %d", len(incomplete))
+	}
+	details := openDetails(t, doc, "conformance/ipblock-external-egress")
+	if got := len(findAll(details, "td", "not-probed")); got == 0 {
+		t.Errorf("the opened case shows no cell not probed:\n%s", renderNode(details))
+	}
+	if !strings.Contains(text(doc), "incomplete: none of the case's subject cells could be probed; not a pass") {
+		t.Error("the legend does not say what incomplete means")
+	}
+
+	doc = openCaseInChromium(t, page, "recipes/seed001/1.10", "")
+	details = openDetails(t, doc, "recipes/seed001/1.10")
+	observed := findAll(details, "table", "observed")
+	wrong := 0
+	for _, g := range observed {
+		for _, td := range findAll(g, "td", "wrong") {
+			wrong++
+			if s := text(td); s != "W✓" {
+				t.Errorf("wrong cell shows %q, want W✓ (allowed, expected denied)", s)
+			}
+		}
+	}
+	if len(observed) != 2 || wrong != 10 {
+		t.Errorf("opened case: %d observed grids with %d wrong cells, want 2 with 10", len(observed), wrong)
+	}
+}
+
+// artifactsDir is where the Chromium tests keep their screenshots:
+// $NETPOLCHECK_ARTIFACTS, else def.
+func artifactsDir(t *testing.T, def string) string {
+	t.Helper()
+	dir := os.Getenv("NETPOLCHECK_ARTIFACTS")
+	if dir == "" {
+		dir = def
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// openDetails returns the details row the script rendered for a case, after
+// checking it follows the case's row.
+func openDetails(t *testing.T, doc *html.Node, id string) *html.Node {
+	t.Helper()
+	for _, tr := range findAll(doc, "tr", "details") {
+		if attr(tr, "data-case") == id {
+			if prev := tr.PrevSibling; prev == nil || attr(prev, "id") != id {
+				t.Errorf("the details of %s do not follow its row", id)
+			}
+			return tr
+		}
+	}
+	t.Fatalf("case %s is not expanded", id)
+	return nil
+}
+
+func renderNode(n *html.Node) string {
+	var b strings.Builder
+	if err := html.Render(&b, n); err != nil {
+		return err.Error()
+	}
+	return b.String()
+}
+
+// openCaseInChromium writes page to a file, opens it at #id in headless
+// Chromium (a throwaway profile, no network: every host name fails to
+// resolve), waits for the script to expand the case, and returns the DOM.
+// When shot is set it saves a screenshot of the window (1400x2000) there.
+func openCaseInChromium(t *testing.T, page, id, shot string) *html.Node {
+	t.Helper()
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -27,74 +121,40 @@ func TestComparisonInChromium(t *testing.T) {
 		}
 		t.Skipf("chromium is not on PATH (%v); CI=true makes this a failure", err)
 	}
-	local, kind := kindRuns(t)
-	page, err := reports.Compare([]*reports.Run{local, kind}).HTML()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "comparison.html")
 	if err := os.WriteFile(path, []byte(page), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := runChromium(t, chromium, dir, "--dump-dom", "file://"+path)
-	if shot := os.Getenv("NETPOLCHECK_SCREENSHOT"); shot != "" {
-		runChromium(t, chromium, dir, "--screenshot="+shot, "--window-size=1400,1000", "file://"+path)
-		t.Logf("screenshot: %s", shot)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(filepath.Join(dir, "profile")), chromedp.WindowSize(1400, 2000),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	ctx, cancelTab := chromedp.NewContext(ctx)
+	defer cancelTab()
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+path+"#"+id), chromedp.WaitVisible(chromedp.CSS("tr.details"))); err != nil {
+		t.Fatalf("chromium at #%s: %v", id, err)
 	}
-	doc, err := html.Parse(strings.NewReader(string(out)))
+	dom, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	if err != nil {
+		t.Fatalf("chromium at #%s: reading the DOM: %v", id, err)
+	}
+	if shot != "" {
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("chromium at #%s: screenshot: %v", id, err)
+		}
+		if err := os.WriteFile(shot, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot of #%s: %s", id, shot)
+	}
+	doc, err := html.Parse(strings.NewReader(dom))
 	if err != nil {
 		t.Fatalf("parsing chromium's DOM: %v", err)
 	}
-	summary := findAll(doc, "table", "summary")
-	if len(summary) != 1 {
-		t.Fatalf("%d run tables in chromium's DOM:\n%s", len(summary), out)
-	}
-	rows := findAll(summary[0], "tr", "")[1:]
-	var got []string
-	for _, row := range rows {
-		got = append(got, text(findAll(row, "td", "")[0])+" "+text(findAll(row, "td", "incomplete")[0])+" "+text(findAll(row, "td", "cells-not-probed")[0]))
-	}
-	if want := "local 0 0|kind 1 20"; strings.Join(got, "|") != want {
-		t.Errorf("run, incomplete, cells not probed: %q, want %q", strings.Join(got, "|"), want)
-	}
-	cases := findAll(doc, "table", "cases")[0]
-	incomplete := findAll(cases, "td", "o-incomplete")
-	if len(incomplete) != 1 || !strings.HasPrefix(text(incomplete[0]), "❔") || attr(incomplete[0], "title") != "incomplete" {
-		t.Errorf("incomplete cells in the case table: %d", len(incomplete))
-	}
-	var counts []string
-	for _, span := range findAll(cases, "span", "not-probed-count") {
-		counts = append(counts, text(span))
-	}
-	if want := "10 not probed|10 not probed"; strings.Join(counts, "|") != want {
-		t.Errorf("cells not probed per case: %q, want %q", strings.Join(counts, "|"), want)
-	}
-	if !strings.Contains(text(doc), "❔ incomplete (none of the case's subject cells could be probed: not a pass)") {
-		t.Error("the legend does not say what incomplete means")
-	}
-}
-
-// runChromium runs headless Chromium on a local page with a throwaway
-// profile, no network (every host name fails to resolve) and no background
-// services, and returns its standard output.
-func runChromium(t *testing.T, chromium, dir string, args ...string) []byte {
-	t.Helper()
-	profile, err := os.MkdirTemp(dir, "profile-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	flags := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir=" + profile,
-		"--host-resolver-rules=MAP * ~NOTFOUND"}
-	cmd := exec.CommandContext(ctx, chromium, append(flags, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return out
+	return doc
 }

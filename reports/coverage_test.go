@@ -353,9 +353,9 @@ func TestIncompleteAndNotProbedInReports(t *testing.T) {
 	}
 	checkWellFormed(t, page)
 	for _, want := range []string{
-		`<td class="outcome o-incomplete" title="incomplete">❔ <span class="not-probed-count">10 not probed</span>`,
-		`<td class="num incomplete">1</td><td class="num cells-not-probed">20</td>`,
-		"❔ incomplete",
+		`<td class="outcome o-incomplete" title="incomplete"><span class="badge b-incomplete">INCOMPLETE</span> <span class="not-probed-count">10 not probed</span>`,
+		`<td class="num incomplete"><a href="#run-2">1</a></td><td class="num cells-not-probed">20</td>`,
+		"INCOMPLETE</span> incomplete: none of the case&#39;s subject cells could be probed; not a pass.",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("HTML lacks %q", want)

@@ -2,46 +2,72 @@ package reports
 
 import (
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
+	"net/url"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 //go:embed comparison.html.tmpl
 var comparisonTemplate string
 
-// HTML renders the comparison as one self-contained page (inline CSS, no
-// script): the same tables as Markdown, with a small truth-table heat map
-// (a PNG data URL of the case's last step) beside every case's result in
-// every run, then, for every case that failed
-// or diverged in some run, a folded section per case with, for each run
-// where it failed, truth-table heat maps (one table per step and
-// port/protocol with wrong or unprobed cells: allowed as expected, denied
-// as expected, wrong, not probed, absent) and the mismatches with their
-// explanations. Ports, steps and runs where every cell is as expected are
-// summarised in a line instead, which keeps pages of hundreds of cases
-// small.
+// MaxFailureBytes bounds the failure message the HTML page embeds per case
+// and run: a failure message repeats the grids and explanations the page
+// draws from the truth tables, and the full text of a run that enforces
+// nothing is megabytes. results.json and the Markdown comparison keep it all.
+const MaxFailureBytes = 1024
+
+// HTML renders the comparison as one self-contained page, with no external
+// resource. Without JavaScript it shows the run summary, the table per label,
+// a list of the failing, divergent and incomplete cases of every run, and the
+// case table with one badge per run; each case's row has its case ID as id.
+// The cases' results (per run and step: the truth tables, run-length
+// encoded, the first wrong cells with their explanations, the failure
+// message cut at MaxFailureBytes) are embedded as JSON, and a small inline
+// script renders a case's details when it is opened: by clicking its ID or
+// by the URL's fragment (#CASE-ID). The details draw, per port, the expected
+// and observed grids (sources as rows, destinations as columns) with wrong
+// and unprobed cells marked by a letter as well as a colour. The script also
+// filters the case table by label, outcome and run (#filter?label=L&state=S&run=R).
 func (c *Comparison) HTML() (string, error) {
 	tmpl, err := template.New("comparison").Funcs(template.FuncMap{
-		"symbol":  outcomeSymbol,
+		"badge":   outcomeBadge,
 		"seconds": formatSeconds,
 		"join":    strings.Join,
-		"plural":  plural,
-		"heatmap": heatMapURL,
+		"filter":  filterFragment,
+		"inc":     func(i int) int { return i + 1 },
+		"anchor":  anchorURL,
 	}).Parse(comparisonTemplate)
 	if err != nil {
 		return "", fmt.Errorf("parsing the HTML template: %w", err)
 	}
-	page := htmlPage{Comparison: c, OutcomeLegend: outcomeLegend, Legend: heatMapLegend(), Anchors: map[string]string{}}
+	page := htmlPage{Comparison: c, Outcomes: htmlOutcomes(), Cells: cellLegend()}
+	data := pageData{Cases: map[string][]runData{}, Badges: map[string]string{}}
+	intern := interner{data: &data, endpoints: map[string]int{}, grids: map[string]int{}}
+	for _, o := range page.Outcomes {
+		data.Badges[o.Outcome] = o.Badge
+	}
 	for i := range c.Cases {
 		row := &c.Cases[i]
-		if !row.Failing() {
-			continue
+		for r, res := range row.Results {
+			if res.Outcome == Failed || res.Outcome == Divergent || res.Outcome == Incomplete {
+				page.ensureLists(len(c.Runs))
+				page.Lists[r].add(res.Outcome, row.ID)
+			}
 		}
-		anchor := fmt.Sprintf("case-%d", i+1)
-		page.Anchors[row.Suite+"\x00"+row.ID] = anchor
-		page.Failing = append(page.Failing, htmlCase{Anchor: anchor, Row: row, Runs: runDetails(c.Runs, row)})
+		data.Cases[row.ID] = caseData(row, &intern)
 	}
+	for _, r := range c.Runs {
+		data.Runs = append(data.Runs, r.Name)
+	}
+	encoded, err := json.Marshal(data)
+	if err != nil {
+		return "", fmt.Errorf("encoding the cases of the HTML comparison: %w", err)
+	}
+	page.Data = template.JS(encoded)
 	var b strings.Builder
 	if err := tmpl.Execute(&b, page); err != nil {
 		return "", fmt.Errorf("rendering the HTML comparison: %w", err)
@@ -52,96 +78,181 @@ func (c *Comparison) HTML() (string, error) {
 // htmlPage is what the template renders.
 type htmlPage struct {
 	*Comparison
-	OutcomeLegend string
-	Legend        []legendEntry
-	Failing       []htmlCase
-	// Anchors maps a failing case's suite and ID to its section's id.
-	Anchors map[string]string
+	Outcomes []outcomeEntry
+	Cells    []cellEntry
+	// Lists holds, per run, its failing, divergent and incomplete cases.
+	Lists []runLists
+	// Data is the JSON the script renders cases' details from.
+	Data template.JS
 }
 
-// Anchor returns the id of a case's details section, or "" when it has none.
-func (p htmlPage) Anchor(row CaseRow) string { return p.Anchors[row.Suite+"\x00"+row.ID] }
+func (p *htmlPage) ensureLists(runs int) {
+	if p.Lists != nil {
+		return
+	}
+	p.Lists = make([]runLists, runs)
+	for i, r := range p.Runs {
+		p.Lists[i].Run = r.Name
+		p.Lists[i].Anchor = "run-" + strconv.Itoa(i+1)
+	}
+}
 
-type legendEntry struct {
+// runLists names one run's cases that did not pass, by outcome.
+type runLists struct {
+	Run, Anchor                   string
+	Failed, Divergent, Incomplete []string
+}
+
+func (l *runLists) add(outcome, id string) {
+	switch outcome {
+	case Failed:
+		l.Failed = append(l.Failed, id)
+	case Divergent:
+		l.Divergent = append(l.Divergent, id)
+	case Incomplete:
+		l.Incomplete = append(l.Incomplete, id)
+	}
+}
+
+// Failed returns the label's count of failed cases.
+func (n LabelCount) Failed() int { return n.Total - n.Passed - n.Divergent - n.Incomplete }
+
+// anchorURL is the link to a case's row: its ID as the URL fragment.
+func anchorURL(id string) template.URL {
+	return template.URL((&url.URL{Fragment: id}).String())
+}
+
+// filterFragment is the URL fragment that filters the case table.
+func filterFragment(label, state, run string) string {
+	q := []string{}
+	for _, kv := range [][2]string{{"label", label}, {"state", state}, {"run", run}} {
+		if kv[1] != "" {
+			q = append(q, kv[0]+"="+template.URLQueryEscaper(kv[1]))
+		}
+	}
+	return "#filter?" + strings.Join(q, "&")
+}
+
+// outcomeEntry is an outcome's badge and meaning.
+type outcomeEntry struct {
+	Outcome, Badge, Description string
+}
+
+func htmlOutcomes() []outcomeEntry {
+	descriptions := []struct{ outcome, description string }{
+		{Passed, "passed"},
+		{Failed, "failed"},
+		{Divergent, "divergent: implementation-defined behaviour differs; not a failure"},
+		{Incomplete, "incomplete: none of the case's subject cells could be probed; not a pass"},
+		{Skipped, "skipped"},
+		{Missing, "missing: the run has no such case"},
+	}
+	out := make([]outcomeEntry, len(descriptions))
+	for i, d := range descriptions {
+		out[i] = outcomeEntry{Outcome: d.outcome, Badge: outcomeBadge(d.outcome), Description: d.description}
+	}
+	return out
+}
+
+// outcomeBadge is the plain-text badge of an outcome: it needs no emoji font.
+func outcomeBadge(outcome string) string {
+	switch outcome {
+	case Passed:
+		return "PASS"
+	case Failed:
+		return "FAIL"
+	case Divergent:
+		return "DIVERGENT"
+	case Incomplete:
+		return "INCOMPLETE"
+	case Skipped:
+		return "SKIP"
+	default:
+		return "MISSING"
+	}
+}
+
+// cellEntry explains a kind of grid cell; the script draws the same symbols.
+type cellEntry struct {
 	Kind        CellKind
 	Symbol      string
 	Description string
 }
 
-func heatMapLegend() []legendEntry {
-	return []legendEntry{
-		{CellAllowed, ".", "allowed, as expected"},
-		{CellDenied, "X", "denied, as expected"},
-		{CellWrong, ". / X", "wrong: observed (shown) differs from expected"},
+func cellLegend() []cellEntry {
+	return []cellEntry{
+		{CellAllowed, "✓", "allowed, as expected"},
+		{CellDenied, "×", "denied, as expected"},
+		{CellWrong, "W✓ / W×", "wrong: observed (shown) differs from expected"},
 		{CellNotProbed, "?", "expected but not probed"},
-		{CellAbsent, "-", "no cell: the destination does not serve the port"},
+		{CellAbsent, "–", "no cell: the destination does not serve the port"},
 	}
 }
 
-type htmlCase struct {
-	Anchor string
-	Row    *CaseRow
-	Runs   []htmlRun
+// pageData is the JSON embedded in the page, with short keys: it holds
+// every case of every run.
+type pageData struct {
+	Runs []string `json:"runs"`
+	// Badges maps an outcome to its badge.
+	Badges map[string]string `json:"badges"`
+	// Endpoints holds the distinct endpoint lists and Grids the distinct
+	// grids, run-length encoded (see runLength); steps refer to them by
+	// index, so that runs with the same expectations share them.
+	Endpoints [][]string `json:"endpoints"`
+	Grids     []string   `json:"grids"`
+	// Cases maps a case ID to its result in every run, in run order.
+	Cases map[string][]runData `json:"cases"`
 }
 
-// htmlRun is a failing case's result in one run.
-type htmlRun struct {
-	Run     string
-	Outcome string
-	Failure string
-	Steps   []htmlStep
+type runData struct {
+	Outcome string `json:"o"`
+	// Failure is the failure message, cut at MaxFailureBytes.
+	Failure string     `json:"f,omitempty"`
+	Steps   []stepData `json:"s,omitempty"`
 }
 
-type htmlStep struct {
-	Name   string
-	Cells  int
-	Wrong  int
-	Rounds int
-	// HeatMaps holds the ports with wrong or unprobed cells; CleanPorts
-	// names the others.
-	HeatMaps   []heatMap
-	CleanPorts []string
-	TableError string
-	Mismatches []Mismatch
-	// WrongServices are the step's checks through Services that disagree.
-	WrongServices []ServiceCheck
+type stepData struct {
+	Name   string `json:"n"`
+	Cells  int    `json:"c"`
+	Wrong  int    `json:"w"`
+	Rounds int    `json:"r"`
+	// Endpoints indexes pageData.Endpoints; -1 when the step has no table.
+	Endpoints int      `json:"e"`
+	Ports     []string `json:"p,omitempty"`
+	// Expected and Observed index the snapshot's grids in pageData.Grids;
+	// Observed is omitted when it equals Expected.
+	Expected   []int  `json:"x,omitempty"`
+	Observed   []int  `json:"b,omitempty"`
+	TableError string `json:"t,omitempty"`
+	// Mismatches holds, per recorded wrong cell, its line and explanation.
+	Mismatches [][2]string `json:"m,omitempty"`
+	// Services holds the lines of the checks through Services that disagree.
+	Services []string `json:"v,omitempty"`
 }
 
-// heatMap is one port/protocol of a step's truth table: rows are sources,
-// columns destinations.
-type heatMap struct {
-	Port      string
-	Endpoints []string
-	Rows      []heatRow
-}
-
-type heatRow struct {
-	From  string
-	Cells []heatCell
-}
-
-type heatCell struct {
-	Kind   CellKind
-	Symbol string
-	Title  string
-}
-
-func runDetails(runs []RunSummary, row *CaseRow) []htmlRun {
-	out := make([]htmlRun, len(row.Results))
+func caseData(row *CaseRow, intern *interner) []runData {
+	out := make([]runData, len(row.Results))
 	for i, res := range row.Results {
-		out[i] = htmlRun{Run: runs[i].Name, Outcome: res.Outcome}
-		if res.Outcome != Failed && res.Outcome != Divergent {
+		out[i].Outcome = res.Outcome
+		if res.Case == nil {
 			continue
 		}
-		out[i].Failure = res.Case.Failure
+		out[i].Failure = truncate(res.Case.Failure, MaxFailureBytes)
 		for _, s := range res.Case.Steps {
-			step := htmlStep{Name: s.Name, Cells: s.Cells, Wrong: s.Wrong, Rounds: s.Rounds, Mismatches: s.Mismatches,
-				WrongServices: s.WrongServices()}
+			step := stepData{Name: s.Name, Cells: s.Cells, Wrong: s.Wrong, Rounds: s.Rounds, Endpoints: -1}
+			for _, m := range s.Mismatches {
+				step.Mismatches = append(step.Mismatches, [2]string{m.String(), m.Explanation})
+			}
+			for _, sc := range s.WrongServices() {
+				step.Services = append(step.Services, sc.String())
+			}
 			if s.Table != nil {
 				if err := s.Table.Validate(); err != nil {
 					step.TableError = err.Error()
 				} else {
-					step.HeatMaps, step.CleanPorts = heatMaps(s.Table)
+					step.Endpoints = intern.endpointList(s.Table.Endpoints)
+					step.Ports = s.Table.Ports
+					step.Expected, step.Observed = intern.snapshotGrids(s.Table)
 				}
 			}
 			out[i].Steps = append(out[i].Steps, step)
@@ -150,30 +261,79 @@ func runDetails(runs []RunSummary, row *CaseRow) []htmlRun {
 	return out
 }
 
-// heatMaps returns a heat map for every port with wrong or unprobed cells,
-// and the names of the other ports. Only those cells carry a title.
-func heatMaps(s *Snapshot) (maps []heatMap, clean []string) {
-	for p, port := range s.Ports {
-		hm := heatMap{Port: port, Endpoints: s.Endpoints, Rows: make([]heatRow, len(s.Endpoints))}
-		problems := false
-		for f, from := range s.Endpoints {
-			cells := make([]heatCell, len(s.Endpoints))
-			for d, to := range s.Endpoints {
-				expected, observed := s.Cell(p, f, d)
-				kind := s.Kind(p, f, d)
-				cells[d] = heatCell{Kind: kind, Symbol: string(observed)}
-				if kind == CellWrong || kind == CellNotProbed {
-					problems = true
-					cells[d].Title = fmt.Sprintf("%s -> %s: expected %s", from, to, verdictWord(expected == '.'))
-				}
-			}
-			hm.Rows[f] = heatRow{From: from, Cells: cells}
-		}
-		if problems {
-			maps = append(maps, hm)
-		} else {
-			clean = append(clean, port)
-		}
+// interner adds endpoint lists and grids to the page's data once each.
+type interner struct {
+	data             *pageData
+	endpoints, grids map[string]int
+}
+
+// endpointList returns the index of an endpoint list in data.Endpoints.
+func (in *interner) endpointList(list []string) int {
+	key := strings.Join(list, "\x00")
+	i, ok := in.endpoints[key]
+	if !ok {
+		i = len(in.data.Endpoints)
+		in.endpoints[key] = i
+		in.data.Endpoints = append(in.data.Endpoints, list)
 	}
-	return maps, clean
+	return i
+}
+
+// grid returns the index of a grid, run-length encoded, in data.Grids.
+func (in *interner) grid(g string) int {
+	i, ok := in.grids[g]
+	if !ok {
+		i = len(in.data.Grids)
+		in.grids[g] = i
+		in.data.Grids = append(in.data.Grids, runLength(g))
+	}
+	return i
+}
+
+// snapshotGrids returns the indexes of a snapshot's grids; observed is nil
+// when every grid was observed as expected.
+func (in *interner) snapshotGrids(s *Snapshot) (expected, observed []int) {
+	same := true
+	for p := range s.Ports {
+		expected = append(expected, in.grid(s.Expected[p]))
+		same = same && s.Expected[p] == s.Observed[p]
+	}
+	if same {
+		return expected, nil
+	}
+	for p := range s.Ports {
+		observed = append(observed, in.grid(s.Observed[p]))
+	}
+	return expected, observed
+}
+
+// runLength encodes a grid of symbols ('.', 'X', '-', '?') as each run's
+// symbol followed by its length when longer than one: "...X" is ".3X".
+func runLength(grid string) string {
+	var b strings.Builder
+	for i := 0; i < len(grid); {
+		j := i + 1
+		for j < len(grid) && grid[j] == grid[i] {
+			j++
+		}
+		b.WriteByte(grid[i])
+		if j-i > 1 {
+			b.WriteString(strconv.Itoa(j - i))
+		}
+		i = j
+	}
+	return b.String()
+}
+
+// truncate cuts s to at most max bytes, on a rune boundary, saying how much
+// it left out.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("\n… %d more bytes in results.json and the Markdown comparison", len(s)-cut)
 }

@@ -90,6 +90,10 @@ func TestRealRuns(t *testing.T) {
 	if len(summary) > summaryLimit || !strings.HasPrefix(summary, head) {
 		t.Errorf("the job summary (%d bytes, limit %d) lacks the run and label tables", len(summary), summaryLimit)
 	}
+	if len(page) >= maxPageBytes {
+		t.Errorf("the HTML comparison is %d bytes, want under %d", len(page), maxPageBytes)
+	}
+	checkRealComparisonInChromium(t, page, none, filepath.Join(dir, "artifacts"))
 	doc, err := html.Parse(strings.NewReader(page))
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +195,35 @@ func checkRunWithoutExternalHosts(t *testing.T, dir string, ref *reports.Run) {
 	if n := len(findAll(findAll(doc, "table", "cases")[0], "td", "o-incomplete")); n != incomplete {
 		t.Errorf("comparison: %d incomplete cells in the case table, want %d", n, incomplete)
 	}
+}
+
+// checkRealComparisonInChromium opens the comparison of the real runs at the
+// first case the none run failed with wrong cells, checks that the case is
+// expanded with its expected and observed grids and as many wrong cells
+// marked as the run recorded, and keeps a screenshot in artifacts.
+func checkRealComparisonInChromium(t *testing.T, page string, none *reports.Run, artifacts string) {
+	t.Helper()
+	i := slices.IndexFunc(none.Cases, func(c reports.Case) bool {
+		return c.State == reports.Failed && len(c.Steps) > 0 && c.Steps[0].Table != nil && c.Steps[0].Wrong > 0
+	})
+	if i < 0 {
+		t.Fatal("the none run failed no case with wrong cells")
+	}
+	c := none.Cases[i]
+	wantWrong := 0
+	for _, s := range c.Steps {
+		wantWrong += s.Wrong
+	}
+	doc := openCaseInChromium(t, page, c.ID, filepath.Join(artifactsDir(t, artifacts), "comparison-real.png"))
+	details := openDetails(t, doc, c.ID)
+	wrong := 0
+	for _, g := range findAll(details, "table", "observed") {
+		wrong += len(findAll(g, "td", "wrong"))
+	}
+	if wrong != wantWrong || len(findAll(details, "table", "expected")) == 0 {
+		t.Errorf("%s opened in Chromium: %d wrong cells marked, want %d", c.ID, wrong, wantWrong)
+	}
+	t.Logf("Chromium opened %s: %d wrong cells marked", c.ID, wrong)
 }
 
 // needsEnforcement reports whether some step of the case expects a denied cell.
