@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,60 @@ func TestComparisonInChromium(t *testing.T) {
 	}
 }
 
+// TestComparisonInChromiumFiltersAndSteps checks the script's filters, set
+// from the URL fragment a label table's link has, and a case's steps with a
+// clean port and an unreadable table.
+func TestComparisonInChromiumFiltersAndSteps(t *testing.T) {
+	doc := openInChromium(t, mustHTML(t, threeRuns(t)), "filter?label=Recipe&state=failed&run=none", "#f-count", "")
+	var shown []string
+	for _, row := range findAll(doc, "tr", "case") {
+		if !slices.ContainsFunc(row.Attr, func(a html.Attribute) bool { return a.Key == "hidden" }) {
+			shown = append(shown, attr(row, "id"))
+		}
+	}
+	if want := "recipes/seed001/1.2 recipes/seed001/1.10"; strings.Join(shown, " ") != want {
+		t.Errorf("filtered rows %q, want %q", strings.Join(shown, " "), want)
+	}
+	for n := range doc.Descendants() {
+		if attr(n, "id") == "f-count" && text(n) != "2 of 5 cases shown" {
+			t.Errorf("the filter says %q, want 2 of 5 cases shown", text(n))
+		}
+	}
+
+	run := &reports.Run{Name: "cni", Cases: []reports.Case{{
+		ID: "generated/0001", Suite: "generated", State: reports.Failed, Failure: "boom <b>",
+		Steps: []reports.Step{
+			{Name: "one", Cells: 8, Wrong: 1, Table: &reports.Snapshot{Endpoints: []string{"a", "b"}, Ports: []string{"80/TCP", "81/TCP"},
+				Expected: []string{"..X.", "...."}, Observed: []string{"....", "...."}}},
+			{Name: "two", Table: &reports.Snapshot{Endpoints: []string{"a", "b"}, Ports: []string{"80/TCP"}, Expected: []string{"."}, Observed: []string{"."}}},
+		},
+	}}}
+	doc = openCaseInChromium(t, mustHTML(t, reports.Compare([]*reports.Run{run})), "generated/0001", "")
+	details := openDetails(t, doc, "generated/0001")
+	body := text(details)
+	for _, want := range []string{"every cell as expected on 81/TCP", "truth tables unreadable: snapshot port 80/TCP", "boom <b>", "step one: 1 of 8 cells wrong after 0 rounds"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("details lack %q:\n%s", want, body)
+		}
+	}
+	observed := findAll(details, "table", "observed")
+	if len(observed) != 1 || len(findAll(observed[0], "td", "wrong")) != 1 || attr(findAll(observed[0], "td", "wrong")[0], "title") != "b → a: expected denied, observed allowed" {
+		t.Errorf("%d observed grids, want one with one wrong cell b → a", len(observed))
+	}
+	if axes := findAll(observed[0], "th", "to"); len(axes) != 2 || text(axes[1]) != "b" || text(findAll(observed[0], "th", "from")[0]) != "a" {
+		t.Error("the grid lacks its axis labels")
+	}
+}
+
+func mustHTML(t *testing.T, cmp *reports.Comparison) string {
+	t.Helper()
+	page, err := cmp.HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
 // artifactsDir is where the Chromium tests keep their screenshots:
 // $NETPOLCHECK_ARTIFACTS, else def.
 func artifactsDir(t *testing.T, def string) string {
@@ -108,11 +163,19 @@ func renderNode(n *html.Node) string {
 	return b.String()
 }
 
-// openCaseInChromium writes page to a file, opens it at #id in headless
-// Chromium (a throwaway profile, no network: every host name fails to
-// resolve), waits for the script to expand the case, and returns the DOM.
-// When shot is set it saves a screenshot of the window (1400x2000) there.
+// openCaseInChromium opens page at #id, waits for the script to expand the
+// case, and returns the DOM; when shot is set it saves a screenshot of the
+// window (1400x2000) there.
 func openCaseInChromium(t *testing.T, page, id, shot string) *html.Node {
+	t.Helper()
+	return openInChromium(t, page, id, "tr.details", shot)
+}
+
+// openInChromium writes page to a file, opens it at #fragment in headless
+// Chromium (a throwaway profile, no network: every host name fails to
+// resolve), waits until an element matching the CSS selector wait is
+// visible, and returns the DOM.
+func openInChromium(t *testing.T, page, fragment, wait, shot string) *html.Node {
 	t.Helper()
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -135,22 +198,22 @@ func openCaseInChromium(t *testing.T, page, id, shot string) *html.Node {
 	defer cancelAlloc()
 	ctx, cancelTab := chromedp.NewContext(ctx)
 	defer cancelTab()
-	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+path+"#"+id), chromedp.WaitVisible(chromedp.CSS("tr.details"))); err != nil {
-		t.Fatalf("chromium at #%s: %v", id, err)
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+path+"#"+fragment), chromedp.WaitVisible(chromedp.CSS(wait))); err != nil {
+		t.Fatalf("chromium at #%s: %v", fragment, err)
 	}
 	dom, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
 	if err != nil {
-		t.Fatalf("chromium at #%s: reading the DOM: %v", id, err)
+		t.Fatalf("chromium at #%s: reading the DOM: %v", fragment, err)
 	}
 	if shot != "" {
 		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		if err != nil {
-			t.Fatalf("chromium at #%s: screenshot: %v", id, err)
+			t.Fatalf("chromium at #%s: screenshot: %v", fragment, err)
 		}
 		if err := os.WriteFile(shot, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("screenshot of #%s: %s", id, shot)
+		t.Logf("screenshot of #%s: %s", fragment, shot)
 	}
 	doc, err := html.Parse(strings.NewReader(dom))
 	if err != nil {
