@@ -69,6 +69,19 @@ func TestComparisonInChromium(t *testing.T) {
 	if len(observed) != 2 || wrong != 10 {
 		t.Errorf("opened case: %d observed grids with %d wrong cells, want 2 with 10", len(observed), wrong)
 	}
+	// 80/TCP and 81/UDP over x/a, x/b, y/a, ext: ext serves no 81/UDP, and
+	// without enforcement every other cell is allowed.
+	var kinds []int
+	for _, kind := range []reports.CellKind{reports.CellAllowed, reports.CellDenied, reports.CellWrong, reports.CellNotProbed, reports.CellAbsent} {
+		n := 0
+		for _, g := range observed {
+			n += len(findAll(g, "td", string(kind)))
+		}
+		kinds = append(kinds, n)
+	}
+	if want := []int{18, 0, 10, 0, 4}; !slices.Equal(kinds, want) {
+		t.Errorf("observed cells allowed, denied, wrong, not probed, absent: %v, want %v", kinds, want)
+	}
 }
 
 // TestComparisonInChromiumFiltersAndSteps checks the script's filters, set

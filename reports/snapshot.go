@@ -10,10 +10,11 @@ import (
 	"github.com/netpolcheck/netpolcheck/matrix"
 )
 
-// CellKind classifies a cell of a Snapshot for heat maps.
+// CellKind classifies a cell of a Snapshot: the HTML page's script draws
+// each kind with the symbol and class its legend gives (see cellLegend).
 type CellKind string
 
-// The kinds of cell in a heat map.
+// The kinds of cell in a truth-table grid.
 const (
 	// CellAllowed: allowed, as expected.
 	CellAllowed CellKind = "allowed"
@@ -41,23 +42,6 @@ func (s *Snapshot) Validate() error {
 		}
 	}
 	return nil
-}
-
-// Kind classifies a cell; the snapshot must be valid.
-func (s *Snapshot) Kind(port, from, to int) CellKind {
-	expected, observed := s.Cell(port, from, to)
-	switch {
-	case expected == '-':
-		return CellAbsent
-	case observed == '?' || observed == '-':
-		return CellNotProbed
-	case expected != observed:
-		return CellWrong
-	case expected == '.':
-		return CellAllowed
-	default:
-		return CellDenied
-	}
 }
 
 // Tables rebuilds the expected and observed truth tables of the snapshot.
