@@ -16,23 +16,19 @@ import (
 	"github.com/netpolcheck/netpolcheck/reports"
 )
 
-// TestComparisonInChromium opens the HTML comparison at a failing case's
-// anchor in headless Chromium and checks, in the DOM the page's script
-// renders, that the case is expanded with its grids, wrong and unprobed
-// cells marked, and that the summary counts incomplete cases and cells not
-// probed. It keeps a screenshot in artifactsDir. In CI (CI=true) Chromium
+// TestComparisonInChromium opens the HTML comparison in headless Chromium at
+// an incomplete case's anchor, then at a failing case's, and checks, in the
+// DOM the page's script renders, that the case is expanded with its grids,
+// unprobed and wrong cells marked, and that the summary counts incomplete
+// cases and cells not probed. It keeps a screenshot in artifactsDir. In CI (CI=true) Chromium
 // must be installed (.ci/run installs Debian's chromium); elsewhere the test
 // is skipped without it.
 func TestComparisonInChromium(t *testing.T) {
 	local, kind := kindRuns(t)
 	reference, none := fixtureRuns(t)
-	kind.Name, local.Name = "kind", "local"
-	page, err := reports.Compare([]*reports.Run{reference, none, local, kind}).HTML()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// recipes/seed001/1.10 failed in none; the kind run never probed some
-	// of its cells (20 not probed over its two cases).
+	page := mustHTML(t, reports.Compare([]*reports.Run{reference, none, local, kind}))
+	// The kind run never probed the external host's cells (20 over its two
+	// cases), so conformance/ipblock-external-egress is incomplete there.
 	doc := openCaseInChromium(t, page, "conformance/ipblock-external-egress", filepath.Join(artifactsDir(t, "out/test/artifacts"), "comparison-fixture.png"))
 	rows := findAll(findAll(doc, "table", "summary")[0], "tr", "")[1:]
 	var got []string
@@ -129,6 +125,47 @@ func TestComparisonInChromiumFiltersAndSteps(t *testing.T) {
 	}
 }
 
+// chromiumTab writes page to a file and opens a tab of headless Chromium
+// (a throwaway profile, no network: every host name fails to resolve),
+// closed when the test ends; it returns the tab's context and the page's URL.
+func chromiumTab(t *testing.T, page string) (context.Context, string) {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium is not on PATH (%v): .ci/run installs Debian's chromium package", err)
+		}
+		t.Skipf("chromium is not on PATH (%v); CI=true makes this a failure", err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "comparison.html")
+	if err := os.WriteFile(path, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(filepath.Join(dir, "profile")), chromedp.WindowSize(1400, 2000),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelTab := chromedp.NewContext(ctx)
+	t.Cleanup(cancelTab)
+	return ctx, "file://" + path
+}
+
+// TestComparisonInChromiumToggles clicks a case's ID: it closes the details
+// its anchor opened, and opens them again.
+func TestComparisonInChromiumToggles(t *testing.T) {
+	ctx, url := chromiumTab(t, mustHTML(t, threeRuns(t)))
+	link := chromedp.CSS(`tr.case[id="recipes/seed001/1.2"] a`)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"#recipes/seed001/1.2"), chromedp.WaitVisible(chromedp.CSS("tr.details")),
+		chromedp.Click(link), chromedp.WaitNotPresent(chromedp.CSS("tr.details")),
+		chromedp.Click(link), chromedp.WaitVisible(chromedp.CSS(`tr.details[data-case="recipes/seed001/1.2"]`))); err != nil {
+		t.Fatalf("clicking the case's ID: %v", err)
+	}
+}
+
 func mustHTML(t *testing.T, cmp *reports.Comparison) string {
 	t.Helper()
 	page, err := cmp.HTML()
@@ -184,34 +221,12 @@ func openCaseInChromium(t *testing.T, page, id, shot string) *html.Node {
 	return openInChromium(t, page, id, "tr.details", shot)
 }
 
-// openInChromium writes page to a file, opens it at #fragment in headless
-// Chromium (a throwaway profile, no network: every host name fails to
-// resolve), waits until an element matching the CSS selector wait is
-// visible, and returns the DOM.
+// openInChromium opens page at #fragment, waits until an element matching
+// the CSS selector wait is visible, and returns the DOM.
 func openInChromium(t *testing.T, page, fragment, wait, shot string) *html.Node {
 	t.Helper()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is not on PATH (%v): .ci/run installs Debian's chromium package", err)
-		}
-		t.Skipf("chromium is not on PATH (%v); CI=true makes this a failure", err)
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "comparison.html")
-	if err := os.WriteFile(path, []byte(page), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(filepath.Join(dir, "profile")), chromedp.WindowSize(1400, 2000),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND"))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(ctx)
-	defer cancelTab()
-	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+path+"#"+fragment), chromedp.WaitVisible(chromedp.CSS(wait))); err != nil {
+	ctx, url := chromiumTab(t, page)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"#"+fragment), chromedp.WaitVisible(chromedp.CSS(wait))); err != nil {
 		t.Fatalf("chromium at #%s: %v", fragment, err)
 	}
 	dom, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
