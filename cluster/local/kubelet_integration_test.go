@@ -321,6 +321,55 @@ func TestKubeletAPI(t *testing.T) {
 		})
 	})
 
+	t.Run("run -i --rm busybox", func(t *testing.T) {
+		// Debian's busybox runs the busybox image: its wget fetches from an
+		// agnhost netexec pod's HTTP server on the other node, and its nc
+		// tells pod b's open port from a closed one; pod IPs only.
+		web := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+			Spec: corev1.PodSpec{NodeName: c.Nodes[1].Name, Containers: []corev1.Container{{
+				Name: "netexec", Image: "registry.k8s.io/e2e-test-images/agnhost:2.53", Args: []string{"netexec", "--http-port=8080"},
+				Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+			}}},
+		}
+		noErr(t)(client.CoreV1().Pods(ns).Create(ctx, web, metav1.CreateOptions{}))
+		var webIP string
+		waitFor(t, 30*time.Second, "pod web ready", func() bool {
+			p, err := client.CoreV1().Pods(ns).Get(ctx, "web", metav1.GetOptions{})
+			if err != nil || p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) == 0 || !p.Status.ContainerStatuses[0].Ready {
+				return false
+			}
+			webIP = p.Status.PodIP
+			return true
+		})
+		busybox := func(name string, args ...string) (string, string, int) {
+			return kubectl.run(t, "", append([]string{"run", "-n", ns, name, "-i", "--rm", "--quiet", "--restart=Never",
+				"--image=busybox", "--overrides", `{"spec":{"nodeName":"` + node1.Name + `"}}`, "--"}, args...)...)
+		}
+		url := "http://" + net.JoinHostPort(webIP, "8080") + "/hostname"
+		waitFor(t, 20*time.Second, "netexec answering", func() bool {
+			_, _, code := kubectl.run(t, "", "exec", "-n", ns, "a", "--", "bash", "-c", "exec 3<>/dev/tcp/"+webIP+"/8080")
+			return code == 0
+		})
+		if stdout, stderr, code := busybox("wget", "wget", "-qO-", url); code != 0 || strings.TrimSpace(stdout) != "web" {
+			t.Errorf("busybox wget -qO- %s: exit code %d, stdout %q, stderr %q; want web", url, code, stdout, stderr)
+		}
+		// Debian builds busybox's nc without -z: a connect that stdin ends
+		// at once is its port check (exit 0 once the server closes).
+		bIP := pods["b"].Status.PodIP
+		for port, open := range map[string]bool{"80": true, "81": false} {
+			check := "nc -w 2 " + bIP + " " + port + " </dev/null"
+			stdout, stderr, code := busybox("nc-"+port, "sh", "-c", check)
+			if (code == 0) != open {
+				t.Errorf("busybox %s (open %v): exit code %d, stdout %q, stderr %q", check, open, code, stdout, stderr)
+			}
+		}
+		// The shell is busybox's ($$$$: the kubelet makes $$ of it).
+		if stdout, stderr, code := busybox("sh", "sh", "-c", "readlink /proc/$$$$/exe; readlink /bin/wget"); code != 0 || stdout != "/usr/bin/busybox\n/usr/bin/busybox\n" {
+			t.Errorf("busybox sh: exit code %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+	})
+
 	t.Run("egress only through the proxy", func(t *testing.T) {
 		after := egressConnects(t, c)
 		if after <= before {

@@ -29,6 +29,10 @@ import (
 // and then for every enforcer's first sync.
 const nodeReadyTimeout = 60 * time.Second
 
+// debianBusybox is Debian's busybox package's binary, the local cluster's
+// busybox image (docs/local.md).
+const debianBusybox = "/usr/bin/busybox"
+
 // Up starts a local cluster and returns once every node is Ready. On error,
 // or when ctx ends first, everything it made is removed again.
 func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
@@ -271,6 +275,10 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 		nodeagent.BinaryRoutes: filepath.Join(c.BinDir, RoutesBinary), nodeagent.BinaryEnforcer: filepath.Join(c.BinDir, EnforcerBinary),
 	} {
 		agentArgs = append(agentArgs, "--image-binary", name+"="+path)
+	}
+	// The busybox image is Debian's busybox, when the machine has it.
+	if _, err := os.Stat(debianBusybox); err == nil {
+		agentArgs = append(agentArgs, "--image-binary", nodeagent.BinaryBusybox+"="+debianBusybox)
 	}
 	for _, addr := range apiForwardAddresses(node) {
 		agentArgs = append(agentArgs, "--api-forward", addr)

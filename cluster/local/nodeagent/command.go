@@ -57,6 +57,7 @@ func (a *Agent) containerLaunch(ctx context.Context, pod *corev1.Pod, c *corev1.
 		for _, arg := range img.argv(c.Command, c.Args) {
 			l.spec.Argv = append(l.spec.Argv, expand(arg, vars))
 		}
+		l.spec.Applets = img.applets
 		for _, f := range img.files {
 			l.spec.Mounts = append(l.spec.Mounts, bindMount{Source: f.binary, Target: f.path, ReadOnly: true})
 		}

@@ -18,6 +18,7 @@ const (
 	BinaryEnforcer = "netpolcheck-enforcer"
 	BinaryAgnhost  = "agnhost"
 	BinaryCoreDNS  = "coredns"
+	BinaryBusybox  = "busybox"
 )
 
 // image is how the local cluster runs the images of some repositories: the
@@ -31,8 +32,11 @@ type image struct {
 	// ghcr.io/netpolcheck/netpolcheck:dev and a kind-loaded netpolcheck:dev).
 	repositories []string
 	files        map[string]string
-	entrypoint   []string
-	cmd          []string
+	// applets names, in Config.Binaries, a multi-call binary whose applets
+	// the image has in /bin (see applets.go).
+	applets    string
+	entrypoint []string
+	cmd        []string
 }
 
 // images is the table of images the local cluster maps (docs/local.md lists
@@ -64,6 +68,13 @@ func images() []image {
 			files:        map[string]string{"/coredns": BinaryCoreDNS},
 			entrypoint:   []string{"/coredns"},
 		},
+		{
+			// docker.io/library/busybox: Debian's busybox, its applets
+			// (sh, wget, nc, ping, ...) in the container's /bin.
+			repositories: []string{"busybox"},
+			applets:      BinaryBusybox,
+			cmd:          []string{"sh"},
+		},
 	}
 }
 
@@ -75,7 +86,10 @@ var errImageNotMapped = errors.New("image not mapped")
 type resolvedImage struct {
 	// files maps a path in the image to the binary on this machine, sorted
 	// by path.
-	files      []imageFile
+	files []imageFile
+	// applets is the multi-call binary on this machine whose applets the
+	// container has in /bin (empty: none).
+	applets    string
 	entrypoint []string
 	cmd        []string
 }
@@ -91,17 +105,33 @@ func resolveImage(ref string, binaries map[string]string) (resolvedImage, error)
 		}
 		var r resolvedImage
 		for p, name := range im.files {
-			bin, ok := binaries[name]
-			if !ok {
-				return resolvedImage{}, fmt.Errorf("%w: %s maps to %s, which this node was not given (node-agent --image-binary %s=PATH)", errImageNotMapped, ref, name, name)
+			bin, err := imageBinary(ref, name, binaries)
+			if err != nil {
+				return resolvedImage{}, err
 			}
 			r.files = append(r.files, imageFile{path: p, binary: bin})
+		}
+		if im.applets != "" {
+			bin, err := imageBinary(ref, im.applets, binaries)
+			if err != nil {
+				return resolvedImage{}, err
+			}
+			r.applets = bin
 		}
 		sort.Slice(r.files, func(i, j int) bool { return r.files[i].path < r.files[j].path })
 		r.entrypoint, r.cmd = im.entrypoint, im.cmd
 		return r, nil
 	}
 	return resolvedImage{}, fmt.Errorf("%w: the local cluster runs no images and maps none to %s (repository %s): use one of the images listed in docs/local.md, or declare the container's ports to have a probe server stand in for it", errImageNotMapped, ref, repo)
+}
+
+// imageBinary is the node's binary named name, which image ref needs.
+func imageBinary(ref, name string, binaries map[string]string) (string, error) {
+	bin, ok := binaries[name]
+	if !ok {
+		return "", fmt.Errorf("%w: %s maps to %s, which this node was not given (node-agent --image-binary %s=PATH)", errImageNotMapped, ref, name, name)
+	}
+	return bin, nil
 }
 
 func matches(repositories []string, repo string) bool {

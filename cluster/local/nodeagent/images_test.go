@@ -75,3 +75,16 @@ func TestImageArgv(t *testing.T) {
 		}
 	}
 }
+
+func TestResolveBusybox(t *testing.T) {
+	binaries := map[string]string{BinaryBusybox: "/usr/bin/busybox"}
+	for _, ref := range []string{"busybox", "busybox:1.36", "docker.io/library/busybox:latest", "docker.io/busybox@sha256:0123"} {
+		got, err := resolveImage(ref, binaries)
+		if err != nil || got.applets != "/usr/bin/busybox" || len(got.files) != 0 || !slices.Equal(got.argv(nil, nil), []string{"sh"}) {
+			t.Errorf("resolveImage(%q) = %+v, %v; want busybox's applets and cmd sh", ref, got, err)
+		}
+	}
+	if _, err := resolveImage("busybox", map[string]string{}); !errors.Is(err, errImageNotMapped) {
+		t.Errorf("busybox without its binary: error = %v, want errImageNotMapped", err)
+	}
+}

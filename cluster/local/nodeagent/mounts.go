@@ -44,6 +44,9 @@ type containerSpec struct {
 	// Argv is the command; a first element without a slash is looked up in
 	// the PATH of Env inside the root, as a container runtime does.
 	Argv []string `json:"argv"`
+	// Applets is a multi-call binary (busybox) whose applets the shim lays
+	// over the container's /bin (applets.go); empty: none.
+	Applets string `json:"applets,omitempty"`
 	// Env is the process's whole environment.
 	Env []string `json:"env"`
 	// Dir is the working directory inside the root (default /), created
@@ -131,6 +134,11 @@ func buildRoot(spec containerSpec) error {
 	staged := filepath.Join(spec.Root, stagingDir)
 	if err := os.Mkdir(staged, 0o700); err != nil {
 		return err
+	}
+	if spec.Applets != "" {
+		if err := overlayApplets(spec.Root, staged, spec.Applets); err != nil {
+			return err
+		}
 	}
 	mounts := append([]bindMount(nil), spec.Mounts...)
 	// Parents before children, as container runtimes mount.

@@ -257,6 +257,9 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 	if err != nil {
 		return err
 	}
+	if p.stdinOnce {
+		log.holdUntilAttached()
+	}
 	cmd := shimCommand(p.argv, p.newUTS)
 	cmd.Stdout = log.stream(kubeletapi.StreamStdout, func(line string) {
 		if line == "ready" {

@@ -20,11 +20,34 @@ type containerLog struct {
 	mu       sync.Mutex
 	file     *os.File
 	attached map[*attachment]struct{}
+	// holding: the output is kept in held until a client attaches (see
+	// holdUntilAttached).
+	holding bool
+	held    []heldOutput
+	heldLen int
 }
+
+// heldOutput is output of one stream kept for the first attached client.
+type heldOutput struct {
+	stream string
+	data   []byte
+}
+
+// maxHeldOutput bounds the output kept for a client that has not attached
+// yet; more is in the log only.
+const maxHeldOutput = 1 << 20
 
 // attachment receives a container's output while a client is attached.
 type attachment struct {
 	stdout, stderr io.Writer // nil: not wanted
+}
+
+// writer is where the attachment wants the output of stream (nil: nowhere).
+func (a *attachment) writer(stream string) io.Writer {
+	if stream == kubeletapi.StreamStderr {
+		return a.stderr
+	}
+	return a.stdout
 }
 
 // logPath is the log of the run that follows restarts earlier ones.
@@ -49,8 +72,24 @@ func (l *containerLog) close() error {
 	return l.file.Close()
 }
 
+// holdUntilAttached keeps the output (up to maxHeldOutput) until the first
+// client attaches, which gets it first: a stdin-once container, as kubectl
+// run -i creates, shows all its output to kubectl, also what it wrote before
+// kubectl attached.
+func (l *containerLog) holdUntilAttached() {
+	l.mu.Lock()
+	l.holding = true
+	l.mu.Unlock()
+}
+
 func (l *containerLog) attach(a *attachment) func() {
 	l.mu.Lock()
+	for _, h := range l.held {
+		if out := a.writer(h.stream); out != nil {
+			_, _ = out.Write(h.data)
+		}
+	}
+	l.holding, l.held, l.heldLen = false, nil, 0
 	l.attached[a] = struct{}{}
 	l.mu.Unlock()
 	return func() {
@@ -98,13 +137,13 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for a := range l.attached {
-		out := a.stdout
-		if w.name == kubeletapi.StreamStderr {
-			out = a.stderr
-		}
-		if out != nil {
+		if out := a.writer(w.name); out != nil {
 			_, _ = out.Write(p) // a client that went away is detached by its session
 		}
+	}
+	if l.holding && l.heldLen+len(p) <= maxHeldOutput {
+		l.held = append(l.held, heldOutput{stream: w.name, data: bytes.Clone(p)})
+		l.heldLen += len(p)
 	}
 	if _, err := l.file.Write(entries); err != nil {
 		return 0, err

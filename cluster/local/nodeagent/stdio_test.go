@@ -57,3 +57,41 @@ func TestContainerLogWritesCRIEntries(t *testing.T) {
 		t.Errorf("log file:\n%s", data)
 	}
 }
+
+// TestContainerLogHoldsOutputForTheFirstAttach: a stdin-once container's
+// output written before anyone attached reaches the first attached client,
+// in order, and a later client gets only what follows its attach.
+func TestContainerLogHoldsOutputForTheFirstAttach(t *testing.T) {
+	log, err := openContainerLog(filepath.Join(t.TempDir(), "0.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.close()
+	log.holdUntilAttached()
+	stdout, stderr := log.stream(kubeletapi.StreamStdout, nil), log.stream(kubeletapi.StreamStderr, nil)
+	for _, w := range []struct {
+		to   interface{ Write([]byte) (int, error) }
+		text string
+	}{{stdout, "early\n"}, {stderr, "warn\n"}, {stdout, "more\n"}} {
+		if _, err := w.to.Write([]byte(w.text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first, firstErr, second bytes.Buffer
+	detach := log.attach(&attachment{stdout: &first, stderr: &firstErr})
+	if _, err := stdout.Write([]byte("live\n")); err != nil {
+		t.Fatal(err)
+	}
+	detach()
+	detach = log.attach(&attachment{stdout: &second})
+	if _, err := stdout.Write([]byte("last\n")); err != nil {
+		t.Fatal(err)
+	}
+	detach()
+	if first.String() != "early\nmore\nlive\n" || firstErr.String() != "warn\n" {
+		t.Errorf("first client got %q and %q", first.String(), firstErr.String())
+	}
+	if second.String() != "last\n" {
+		t.Errorf("second client got %q, want only what followed its attach", second.String())
+	}
+}
