@@ -58,6 +58,7 @@ type podRuntime struct {
 // when it exits.
 type process struct {
 	container string
+	spec      *corev1.Container
 	argv      []string // the shim's command line
 	// newUTS gives the container its own UTS namespace (its hostname).
 	newUTS        bool
@@ -201,6 +202,7 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 		}
 		p := &process{
 			container:     c.Name,
+			spec:          c,
 			argv:          argv,
 			newUTS:        l.spec.Hostname != "",
 			waitsForReady: l.waitsForReady,
@@ -410,9 +412,9 @@ func (a *Agent) reportRunning(ctx context.Context, pod *corev1.Pod, rt *podRunti
 		s.InitContainerStatuses = rt.initStatuses
 		s.ContainerStatuses = nil
 		for _, c := range latest.Spec.Containers {
-			started := true
+			started, ready := startsAs(&c)
 			s.ContainerStatuses = append(s.ContainerStatuses, corev1.ContainerStatus{
-				Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: c.ReadinessProbe == nil, Started: &started,
+				Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: ready, Started: &started,
 				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
 			})
 		}

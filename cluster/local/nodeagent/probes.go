@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -15,15 +16,19 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// Readiness and liveness probes run as the kubelet runs them: from the
-// node's network namespace to the pod's IP (tcpSocket, httpGet, success for
-// a status from 200 to 399), or inside the container (exec, through nsenter
-// into its mount and network namespaces and root, with its environment),
-// every periodSeconds after initialDelaySeconds, each within
+// Startup, readiness and liveness probes run as the kubelet runs them: from
+// the node's network namespace to the pod's IP (tcpSocket, httpGet, success
+// for a status from 200 to 399), or inside the container (exec, through
+// nsenter into its mount and network namespaces and root, with its
+// environment), every periodSeconds after initialDelaySeconds, each within
 // timeoutSeconds; successThreshold and failureThreshold consecutive results
-// change the state. A container with a readiness probe is not Ready until
-// it succeeds; a liveness probe that fails kills the container, which then
-// restarts as its pod's restartPolicy says.
+// change the state. Every run of a container starts its probes over: a
+// container with a startup probe is not started (nor ready) until it
+// succeeds, and its readiness and liveness probes wait until then; a
+// container with a readiness probe is not Ready until it succeeds; a
+// startup probe that fails failureThreshold times, or a liveness probe that
+// fails, kills the container, which then restarts as its pod's
+// restartPolicy says.
 
 // probeKind is what a probe decides.
 type probeKind int
@@ -31,6 +36,7 @@ type probeKind int
 const (
 	readiness probeKind = iota
 	liveness
+	startup
 )
 
 // prober runs one probe of one container of a pod.
@@ -41,6 +47,52 @@ type prober struct {
 	proc      *process
 	podIP     string
 	env       []string
+	// started is the container's startup gate, shared by its probers.
+	started *startupGate
+}
+
+// startupGate says which run of a container its startup probe has passed
+// (nil: the container has no startup probe, every run is started).
+type startupGate struct {
+	mu     sync.Mutex
+	passed int // the run (restarts before it) that passed; -1: none yet
+}
+
+func newStartupGate(c *corev1.Container) *startupGate {
+	if c.StartupProbe == nil {
+		return nil
+	}
+	return &startupGate{passed: -1}
+}
+
+// open says whether run of the container has started.
+func (g *startupGate) open(run int) bool {
+	if g == nil {
+		return true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.passed == run
+}
+
+func (g *startupGate) pass(run int) {
+	g.mu.Lock()
+	g.passed = run
+	g.mu.Unlock()
+}
+
+// startsAs is a container's started and ready when a run of it begins:
+// not started while a startup probe has to pass, not ready while a startup
+// or readiness probe has to.
+func startsAs(c *corev1.Container) (started, ready bool) {
+	return c.StartupProbe == nil, c.StartupProbe == nil && c.ReadinessProbe == nil
+}
+
+// run is the container's current run: the restarts before it.
+func (p *process) run() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
 }
 
 // withDefaults returns the probe's timing with the API's defaults.
@@ -61,25 +113,33 @@ func probeTiming(p *corev1.Probe) (delay, period, timeout time.Duration, success
 	return time.Duration(p.InitialDelaySeconds) * time.Second, period, timeout, success, failure
 }
 
-// runProbes starts the readiness and liveness probes of the pod's
+// runProbes starts the startup, readiness and liveness probes of the pod's
 // containers (those of rt.procs, in order); they end with the pod.
 func (a *Agent) runProbes(rt *podRuntime, containers []*corev1.Container, envs map[string][]string) {
 	for i, p := range rt.procs {
 		c := containers[i]
-		for kind, probe := range map[probeKind]*corev1.Probe{readiness: c.ReadinessProbe, liveness: c.LivenessProbe} {
+		gate := newStartupGate(c)
+		for kind, probe := range map[probeKind]*corev1.Probe{readiness: c.ReadinessProbe, liveness: c.LivenessProbe, startup: c.StartupProbe} {
 			if probe == nil {
 				continue
 			}
-			pr := &prober{kind: kind, probe: probe, container: c, proc: p, podIP: rt.ips[0], env: envs[c.Name]}
+			pr := &prober{kind: kind, probe: probe, container: c, proc: p, podIP: rt.ips[0], env: envs[c.Name], started: gate}
 			go a.loop(rt, pr)
 		}
 	}
 }
 
+// loop probes every period. A new run of the container (a restart) starts
+// the probe over, after its initial delay; a probe that killed the
+// container waits for the next run.
 func (a *Agent) loop(rt *podRuntime, pr *prober) {
 	delay, period, timeout, successes, failures := probeTiming(pr.probe)
+	if pr.kind == startup {
+		successes = 1 // the API allows no other
+	}
+	run := pr.proc.run()
 	var okRun, failRun int32
-	ready := false
+	ready, killed := false, false
 	wait := delay
 	for {
 		select {
@@ -88,11 +148,25 @@ func (a *Agent) loop(rt *podRuntime, pr *prober) {
 		case <-time.After(wait):
 		}
 		wait = period
+		if r := pr.proc.run(); r != run {
+			run, okRun, failRun, ready, killed = r, 0, 0, false, false
+			wait = delay
+			continue
+		}
+		started := pr.started.open(run)
+		if killed || (pr.kind == startup) == started {
+			// Killed: the next run starts over. A startup probe is done
+			// once the run started; the others wait for it.
+			continue
+		}
 		ctx, cancel := context.WithTimeout(rt.done, timeout)
 		err := pr.run(ctx)
 		cancel()
 		if rt.done.Err() != nil {
 			return
+		}
+		if pr.proc.run() != run {
+			continue // the result is of a run that has ended
 		}
 		if err == nil {
 			okRun, failRun = okRun+1, 0
@@ -100,6 +174,15 @@ func (a *Agent) loop(rt *podRuntime, pr *prober) {
 			okRun, failRun = 0, failRun+1
 		}
 		switch pr.kind {
+		case startup:
+			if okRun >= successes {
+				pr.started.pass(run)
+				a.setStarted(rt, pr.container)
+			} else if failRun >= failures {
+				a.cfg.Log.Warn("startup probe failed, killing the container", "pod", rt.key, "container", pr.container.Name, "err", err)
+				pr.proc.kill()
+				killed = true
+			}
 		case readiness:
 			if !ready && okRun >= successes {
 				ready = true
@@ -112,8 +195,7 @@ func (a *Agent) loop(rt *podRuntime, pr *prober) {
 			if failRun >= failures {
 				a.cfg.Log.Warn("liveness probe failed, killing the container", "pod", rt.key, "container", pr.container.Name, "err", err)
 				pr.proc.kill()
-				failRun = 0
-				wait = delay + period
+				killed = true
 			}
 		}
 	}
@@ -128,6 +210,23 @@ func (a *Agent) setReady(rt *podRuntime, container string, ready bool) {
 	a.reportContainer(rt, container, func(s *corev1.ContainerStatus) {
 		if s.State.Running != nil {
 			s.Ready = ready
+		}
+	})
+}
+
+// setStarted reports the container started once its startup probe passed,
+// and ready with it when no readiness probe has to pass too.
+func (a *Agent) setStarted(rt *podRuntime, c *corev1.Container) {
+	select {
+	case <-rt.running:
+	case <-rt.done.Done():
+		return
+	}
+	a.reportContainer(rt, c.Name, func(s *corev1.ContainerStatus) {
+		if s.State.Running != nil {
+			started := true
+			s.Started = &started
+			s.Ready = c.ReadinessProbe == nil
 		}
 	})
 }

@@ -101,8 +101,9 @@ func (a *Agent) afterExit(rt *podRuntime, p *process, started time.Time, state *
 	count := p.restarts // counted by startProcess
 	p.mu.Unlock()
 	a.reportContainer(rt, p.container, func(s *corev1.ContainerStatus) {
-		started := true
-		s.Ready, s.Started, s.RestartCount = true, &started, int32(count)
+		// The run starts over: not ready until its probes pass again.
+		started, ready := startsAs(p.spec)
+		s.Ready, s.Started, s.RestartCount = ready, &started, int32(count)
 		s.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}
 	})
 }
