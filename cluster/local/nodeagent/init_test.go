@@ -47,7 +47,7 @@ func TestInitContainers(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if inits := get("ok").Status.InitContainerStatuses; len(inits) != 2 || inits[1].Name != "second" || inits[1].State.Terminated == nil || inits[1].State.Terminated.Reason != "Completed" {
+	if inits := get("ok").Status.InitContainerStatuses; len(inits) != 3 || inits[2].Name != "second" || inits[2].State.Terminated == nil || inits[2].State.Terminated.Reason != "Completed" {
 		t.Errorf("init container statuses = %+v", inits)
 	}
 	f := get("failing")

@@ -409,7 +409,7 @@ func (a *Agent) reportRunning(ctx context.Context, pod *corev1.Pod, rt *podRunti
 		for _, t := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
 			s.Conditions = append(s.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
 		}
-		s.InitContainerStatuses = rt.initStatuses
+		s.InitContainerStatuses = initContainerStatuses(&latest.Spec, rt.initStatuses, now)
 		s.ContainerStatuses = nil
 		for _, c := range latest.Spec.Containers {
 			started, ready := startsAs(&c)

@@ -115,9 +115,11 @@ func (a *Agent) reportContainer(rt *podRuntime, container string, change func(*c
 	ctx, cancel := context.WithTimeout(rt.done, 30*time.Second)
 	defer cancel()
 	err := a.updateStatus(ctx, pod, func(s *corev1.PodStatus, _ *corev1.PodSpec) {
-		for i := range s.ContainerStatuses {
-			if s.ContainerStatuses[i].Name == container {
-				change(&s.ContainerStatuses[i])
+		for _, statuses := range [][]corev1.ContainerStatus{s.InitContainerStatuses, s.ContainerStatuses} {
+			for i := range statuses {
+				if statuses[i].Name == container {
+					change(&statuses[i]) // a sidecar's is among the init containers'
+				}
 			}
 		}
 		summarize(s)
@@ -129,9 +131,13 @@ func (a *Agent) reportContainer(rt *podRuntime, container string, change func(*c
 
 // summarize sets the pod's phase and Ready conditions from its containers:
 // Succeeded or Failed once every container has terminated for good,
-// Ready while every container is.
+// Ready while every container and init container is (a completed init
+// container is ready, a sidecar as its probes say).
 func summarize(s *corev1.PodStatus) {
 	ready, done, failed := true, true, false
+	for _, c := range s.InitContainerStatuses {
+		ready = ready && c.Ready
+	}
 	for _, c := range s.ContainerStatuses {
 		ready = ready && c.Ready
 		switch t := c.State.Terminated; {

@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netpolcheck/netpolcheck/matrix"
 )
@@ -19,6 +20,33 @@ func servingContainers(pod *corev1.Pod) []*corev1.Container {
 	}
 	for i := range pod.Spec.Containers {
 		out = append(out, &pod.Spec.Containers[i])
+	}
+	return out
+}
+
+// initContainerStatuses are the pod's initContainerStatuses once its
+// containers run, in the spec's order, as a kubelet reports them: the
+// completed init containers' (completed, which the kubelet counts as
+// ready), and a running sidecar's, started and ready unless a startup or
+// readiness probe has yet to pass, restarts counted as for containers.
+func initContainerStatuses(spec *corev1.PodSpec, completed []corev1.ContainerStatus, now metav1.Time) []corev1.ContainerStatus {
+	var out []corev1.ContainerStatus
+	for i := range spec.InitContainers {
+		c := &spec.InitContainers[i]
+		if !matrix.IsSidecar(c) {
+			for _, s := range completed {
+				if s.Name == c.Name {
+					s.Ready = s.State.Terminated != nil && s.State.Terminated.ExitCode == 0
+					out = append(out, s)
+				}
+			}
+			continue
+		}
+		started, ready := startsAs(c)
+		out = append(out, corev1.ContainerStatus{
+			Name: c.Name, Image: c.Image, ImageID: c.Image, Ready: ready, Started: &started,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+		})
 	}
 	return out
 }
