@@ -23,8 +23,10 @@ import (
 // projected volume as the union of its sources, its service-account token
 // requested through the TokenRequest API (bound to the pod) and rewritten
 // before it expires. A hostPath volume is the machine's path itself.
-// ConfigMaps and secrets are read when the pod starts; later changes to
-// them are not propagated.
+// ConfigMap and secret volumes are written as the kubelet writes them
+// (atomicdir.go) and kept in sync with their objects while the pod runs
+// (volumesync.go); the configMaps and secrets of projected volumes are read
+// when the pod starts only.
 
 // defaultTokenSeconds is a projected token's lifetime when the volume sets
 // none, as the API's default.
@@ -35,6 +37,7 @@ const defaultTokenSeconds = 3600
 type podVolumes struct {
 	paths  map[string]string
 	tokens []projectedToken
+	synced []syncedVolume
 }
 
 // projectedToken is a service-account token file of a projected volume.
@@ -49,7 +52,17 @@ func (a *Agent) prepareVolumes(ctx context.Context, pod *corev1.Pod, dir string)
 	vols := podVolumes{paths: map[string]string{}}
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
-		p, tokens, err := a.prepareVolume(ctx, pod, v, filepath.Join(dir, v.Name))
+		volDir := filepath.Join(dir, v.Name)
+		if read := a.syncedFiles(pod, v); read != nil {
+			sv := syncedVolume{name: v.Name, dir: volDir, read: read}
+			if _, err := sv.sync(ctx); err != nil {
+				return podVolumes{}, fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+			vols.paths[v.Name] = volDir
+			vols.synced = append(vols.synced, sv)
+			continue
+		}
+		p, tokens, err := a.prepareVolume(ctx, pod, v, volDir)
 		if err != nil {
 			return podVolumes{}, fmt.Errorf("volume %s: %w", v.Name, err)
 		}
@@ -73,10 +86,6 @@ func (a *Agent) prepareVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 	)
 	switch {
 	case v.EmptyDir != nil:
-	case v.ConfigMap != nil:
-		files, err = configMapFiles(ctx, a.client, pod.Namespace, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.DefaultMode, v.ConfigMap.Optional)
-	case v.Secret != nil:
-		files, err = secretFiles(ctx, a.client, pod.Namespace, v.Secret.SecretName, v.Secret.Items, v.Secret.DefaultMode, v.Secret.Optional)
 	case v.DownwardAPI != nil:
 		files, err = downwardFiles(pod, v.DownwardAPI.Items, v.DownwardAPI.DefaultMode)
 	case v.Projected != nil:
