@@ -364,10 +364,37 @@ func TestKubeletAPI(t *testing.T) {
 				t.Errorf("busybox %s (open %v): exit code %d, stdout %q, stderr %q", check, open, code, stdout, stderr)
 			}
 		}
+		if stdout, stderr, code := busybox("ping", "ping", "-c", "1", "-W", "2", bIP); code != 0 {
+			t.Errorf("busybox ping -c 1 %s: exit code %d, stdout %q, stderr %q", bIP, code, stdout, stderr)
+		}
 		// The shell is busybox's ($$$$: the kubelet makes $$ of it).
 		if stdout, stderr, code := busybox("sh", "sh", "-c", "readlink /proc/$$$$/exe; readlink /bin/wget"); code != 0 || stdout != "/usr/bin/busybox\n/usr/bin/busybox\n" {
 			t.Errorf("busybox sh: exit code %d, stdout %q, stderr %q", code, stdout, stderr)
 		}
+	})
+
+	t.Run("configMap update reaches the container", func(t *testing.T) {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: ns}, Data: map[string]string{"mode": "one"}}
+		noErr(t)(client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}))
+		reader := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "reader", Namespace: ns},
+			Spec: corev1.PodSpec{NodeName: node1.Name, Containers: []corev1.Container{{
+				Name: "sh", Image: "busybox", Command: []string{"sleep", "3600"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "settings", MountPath: "/etc/settings"}},
+			}}, Volumes: []corev1.Volume{{Name: "settings", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}}}},
+		}
+		noErr(t)(client.CoreV1().Pods(ns).Create(ctx, reader, metav1.CreateOptions{}))
+		read := func() string {
+			stdout, _, _ := kubectl.run(t, "", "exec", "-n", ns, "reader", "--", "cat", "/etc/settings/mode")
+			return stdout
+		}
+		waitFor(t, 30*time.Second, "the reader sees mode one", func() bool { return read() == "one" })
+		cm.Data["mode"] = "two"
+		noErr(t)(client.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{}))
+		updated := time.Now()
+		waitFor(t, 10*time.Second, "the update in the container", func() bool { return read() == "two" })
+		t.Logf("the update reached the container in %s", time.Since(updated).Round(100*time.Millisecond))
 	})
 
 	t.Run("egress only through the proxy", func(t *testing.T) {
