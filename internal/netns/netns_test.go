@@ -3,10 +3,13 @@ package netns
 import (
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -260,5 +263,28 @@ func TestThread(t *testing.T) {
 	pinned.Run(func() { inside = inode(t, Current) })
 	if inside != inode(t, path) {
 		t.Errorf("a thread pinned from inside runs in %d, want %d", inside, inode(t, path))
+	}
+}
+
+// TestImportsNothingOfTheModule keeps the package at the bottom of the
+// import graph, where every package of the module may use it.
+func TestImportsNothingOfTheModule(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if path, _ := strconv.Unquote(imp.Path.Value); strings.HasPrefix(path, "github.com/netpolcheck/netpolcheck") {
+				t.Errorf("%s imports %s", file, path)
+			}
+		}
 	}
 }
