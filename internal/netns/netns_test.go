@@ -246,10 +246,14 @@ func TestThread(t *testing.T) {
 	}
 	defer th.Stop()
 	for range 3 {
-		var inside uint64
-		th.Run(func() { inside = inode(t, Current) })
-		if inside != inode(t, path) {
-			t.Fatalf("Run ran in namespace %d, want %d", inside, inode(t, path))
+		var inside unix.Stat_t
+		var err error
+		th.Run(func() { err = unix.Stat(Current, &inside) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inside.Ino != inode(t, path) {
+			t.Fatalf("Run ran in namespace %d, want %d", inside.Ino, inode(t, path))
 		}
 	}
 	// Current pins a thread to the caller's namespace, even when the
@@ -259,10 +263,13 @@ func TestThread(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pinned.Stop()
-	var inside uint64
-	pinned.Run(func() { inside = inode(t, Current) })
-	if inside != inode(t, path) {
-		t.Errorf("a thread pinned from inside runs in %d, want %d", inside, inode(t, path))
+	var inside unix.Stat_t
+	pinned.Run(func() { err = unix.Stat(Current, &inside) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inside.Ino != inode(t, path) {
+		t.Errorf("a thread pinned from inside runs in %d, want %d", inside.Ino, inode(t, path))
 	}
 }
 

@@ -64,7 +64,6 @@ func (n *Node) Addrs() []netip.Addr { return []netip.Addr{n.IPv4, n.IPv6} }
 type Lab struct {
 	tb     testing.TB
 	Router string
-	router *netnstest.Netns
 	Nodes  []*Node
 	byName map[string]*Node
 }
@@ -85,7 +84,7 @@ func New(tb testing.TB, endpoints ...string) *Lab {
 	router := newNetns(tb, prefix+"-router")
 	router.Sysctl("net.ipv4.ip_forward", "1")
 	router.Sysctl("net.ipv6.conf.all.forwarding", "1")
-	lab := &Lab{tb: tb, Router: router.Name, router: router, byName: map[string]*Node{}}
+	lab := &Lab{tb: tb, Router: router.Name, byName: map[string]*Node{}}
 	for i, name := range endpoints {
 		idx := i + 1
 		ns := newNetns(tb, fmt.Sprintf("%s-%d", prefix, idx))
