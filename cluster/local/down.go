@@ -14,6 +14,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
+	nspath "github.com/netpolcheck/netpolcheck/internal/netns"
 )
 
 // Down removes the local cluster name recorded in stateDir (or, with no
@@ -78,7 +79,7 @@ func down(ctx context.Context, name, stateDir string) error {
 	if _, err := os.Stat(cpDir); err == nil {
 		errs = append(errs, controlplane.Reap(ctx, cpDir))
 	}
-	errs = append(errs, unbindHostNetns(filepath.Join(stateDir, hostNetns)))
+	errs = append(errs, nspath.Delete(filepath.Join(stateDir, hostNetns)))
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -30,6 +29,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane/detached"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
+	nspath "github.com/netpolcheck/netpolcheck/internal/netns"
 )
 
 // Defaults.
@@ -206,28 +206,10 @@ func (c *Cluster) alive() (detached.Process, bool) {
 	return detached.Process{}, false
 }
 
-// bindHostNetns makes path a bind mount of this process's network namespace.
-func bindHostNetns(path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", path, err)
-	}
-	f.Close()
-	if err := unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind-mounting the host network namespace at %s: %w", path, err)
-	}
-	return nil
-}
-
-func unbindHostNetns(path string) error {
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmounting %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
+// bindHostNetns makes path a bind mount of this process's network namespace,
+// the namespace the cluster's host-network components run in; Down deletes
+// it.
+func bindHostNetns(path string) error { return nspath.Bind(path) }
 
 func prefixFor(name string) string { return "npc-" + name + "-" }
 

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/probes/internal/netlab"
 	"github.com/netpolcheck/netpolcheck/probes/prober"
@@ -56,7 +57,7 @@ func probeFrom(t *testing.T, lab *netlab.Lab, node string, probes ...matrix.Prob
 }
 
 func TestProberOutcomes(t *testing.T) {
-	netlab.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	lab := netlab.New(t, "x/a", "y/b")
 	b := lab.Node("y/b")
 	// A second address on y/b: UDP and SCTP answers must come from the
@@ -127,7 +128,7 @@ func TestProberRequiresATimeout(t *testing.T) {
 }
 
 func TestListeningOnTheLoopback(t *testing.T) {
-	netlab.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	lab := netlab.New(t, "x/a")
 	node := lab.Node("x/a")
 	var all []matrix.PortProtocol
@@ -163,7 +164,7 @@ func TestListeningOnTheLoopback(t *testing.T) {
 // reply comes back from the address the probe was sent to, un-NATed by
 // conntrack, so reading on an unconnected socket changes nothing there.
 func TestUDPThroughDNAT(t *testing.T) {
-	netlab.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	lab := netlab.New(t, "x/a", "y/b")
 	serveIn(t, lab, "y/b", "y/b", server.Port{Port: 80, Protocol: "UDP"})
 	lab.Nft(lab.Router, `table ip npc_test_nat {

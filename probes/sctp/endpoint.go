@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns"
+
 	"github.com/netpolcheck/netpolcheck/probes/sctp/packet"
 )
 
@@ -37,7 +39,7 @@ const (
 type endpoint struct {
 	sock   *rawSocket
 	family int
-	ns     *netnsThread
+	ns     *netns.Thread
 
 	mu       sync.Mutex
 	resp     *responder
@@ -57,10 +59,10 @@ type client struct {
 
 // newEndpoint opens the raw socket of family in ns's network namespace and
 // starts the demultiplexer.
-func newEndpoint(ns *netnsThread, family int) (*endpoint, error) {
+func newEndpoint(ns *netns.Thread, family int) (*endpoint, error) {
 	var sock *rawSocket
 	var err error
-	ns.run(func() { sock, err = openRawSocket(family) })
+	ns.Run(func() { sock, err = openRawSocket(family) })
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +186,7 @@ func (c *client) deliver(in inbound) {
 
 func (e *endpoint) portClaimed(port uint16) bool {
 	var claimed bool
-	e.ns.run(func() { claimed = portClaimed(port) })
+	e.ns.Run(func() { claimed = portClaimed(port) })
 	return claimed
 }
 
@@ -217,7 +219,7 @@ func (e *endpoint) exchange(ctx context.Context, remote netip.AddrPort, request 
 	var port uint16
 	var release func()
 	var err error
-	e.ns.run(func() { port, release, err = reservePort(e.family) })
+	e.ns.Run(func() { port, release, err = reservePort(e.family) })
 	if err != nil {
 		return nil, err
 	}

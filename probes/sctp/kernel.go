@@ -62,7 +62,7 @@ func (s *Stack) kernelExchange(ctx context.Context, remote netip.AddrPort, reque
 	var f *os.File
 	var rc syscall.RawConn
 	var err error
-	s.ns.run(func() { f, rc, err = openKernelSocket(family) })
+	s.ns.Run(func() { f, rc, err = openKernelSocket(family) })
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func (s *Stack) kernelListen(port uint16, handler Handler) (io.Closer, error) {
 		var f *os.File
 		var rc syscall.RawConn
 		var err error
-		s.ns.run(func() { f, rc, err = listenKernel(family, port) })
+		s.ns.Run(func() { f, rc, err = listenKernel(family, port) })
 		if err != nil {
 			if family == unix.AF_INET6 && errors.Is(err, unix.EAFNOSUPPORT) {
 				continue

@@ -63,6 +63,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netpolcheck/netpolcheck/internal/netns"
 )
 
 // Mode selects the SCTP implementation of a Stack.
@@ -82,7 +84,7 @@ const (
 // namespace of the thread that created it.
 type Stack struct {
 	kernel bool
-	ns     *netnsThread
+	ns     *netns.Thread
 
 	mu        sync.Mutex
 	endpoints map[int]*endpoint
@@ -103,7 +105,7 @@ func NewStack(mode Mode) (*Stack, error) {
 	default:
 		return nil, fmt.Errorf("unknown SCTP mode %q (want auto, kernel or userspace)", mode)
 	}
-	ns, err := newNetnsThread()
+	ns, err := netns.NewThread(netns.Current)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +140,7 @@ func (s *Stack) Listen(port uint16, handler Handler) (io.Closer, error) {
 	}
 	var marker *portMarker
 	var err error
-	s.ns.run(func() { marker, err = claimPort(port) })
+	s.ns.Run(func() { marker, err = claimPort(port) })
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +170,7 @@ func (s *Stack) Close() error {
 		errs = append(errs, e.close())
 		delete(s.endpoints, family)
 	}
-	s.ns.stop()
+	s.ns.Stop()
 	return errors.Join(errs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/probes/internal/netlab"
 	"github.com/netpolcheck/netpolcheck/probes/sctp"
 )
@@ -50,7 +51,7 @@ func exchange(s *sctp.Stack, addr netip.Addr, port uint16, timeout time.Duration
 // Two stacks serve different ports in one namespace, as two probe processes
 // of one pod do; a third port is refused, whichever stack answers it.
 func TestUserspaceStacksShareANamespace(t *testing.T) {
-	netlab.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	lab := netlab.New(t, "x/a", "y/b")
 	client := newStack(t, lab, "x/a")
 	listen(t, newStack(t, lab, "y/b"), 80, "eighty")
@@ -69,7 +70,7 @@ func TestUserspaceStacksShareANamespace(t *testing.T) {
 }
 
 func TestUserspaceListenTwiceFails(t *testing.T) {
-	netlab.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	lab := netlab.New(t, "y/b")
 	listen(t, newStack(t, lab, "y/b"), 80, "first")
 	if _, err := newStack(t, lab, "y/b").Listen(80, func([]byte) []byte { return nil }); err == nil {
@@ -78,7 +79,7 @@ func TestUserspaceListenTwiceFails(t *testing.T) {
 }
 
 func TestUserspaceManyConcurrentAssociations(t *testing.T) {
-	netlab.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	lab := netlab.New(t, "x/a", "y/b")
 	client := newStack(t, lab, "x/a")
 	listen(t, newStack(t, lab, "y/b"), 80, "b")
@@ -106,7 +107,7 @@ func TestUserspaceManyConcurrentAssociations(t *testing.T) {
 // A namespace with no SCTP endpoint at all answers with ICMP (protocol
 // unreachable, or its IPv6 form): refused. An address nobody has: timeout.
 func TestUserspaceICMPRefusalAndTimeout(t *testing.T) {
-	netlab.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	lab := netlab.New(t, "x/a", "y/b")
 	client := newStack(t, lab, "x/a")
 	for _, addr := range lab.Node("y/b").Addrs() {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns"
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/probes/internal/netlab"
 	"github.com/netpolcheck/netpolcheck/probes/transport"
@@ -32,7 +34,7 @@ var deniedPlan = matrixPlan{timeout: time.Second, families: []func(*netlab.Node)
 //
 // Run: go test -run '^$' -bench DeniedMatrix -benchtime 1x ./probes/transport/
 func BenchmarkDeniedMatrix(b *testing.B) {
-	netlab.RequireRoot(b)
+	netnstest.RequireRoot(b)
 	lab := netlab.New(b, upstreamPods...)
 	for _, pod := range upstreamPods {
 		lab.Serve(probeBinary, pod, pod, "--port", "80,81/TCP,UDP,SCTP")
@@ -83,7 +85,7 @@ func connectOnce(b *testing.B, path string, tg target, timeout time.Duration) ma
 	cmd := exec.Command(probeBinary, "connect", "--host", tg.addr.String(), "--port", fmt.Sprint(tg.port),
 		"--protocol", string(tg.protocol), "--expect", tg.dst, "--timeout", timeout.String())
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := transport.StartInNetns(cmd, path); err != nil {
+	if err := netns.Start(path, cmd); err != nil {
 		b.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {

@@ -7,17 +7,15 @@ package transport
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns"
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/probes/batch"
 )
@@ -64,7 +62,7 @@ func (t *LocalNetns) RunBatch(ctx context.Context, source matrix.Endpoint, probe
 		cmd.Env = []string{} // the agent needs no environment
 		cmd.Cancel = func() error { return cmd.Process.Signal(unix.SIGTERM) }
 		cmd.WaitDelay = killGrace
-		if err := StartInNetns(cmd, path); err != nil {
+		if err := netns.Start(path, cmd); err != nil {
 			return err
 		}
 		return cmd.Wait()
@@ -73,41 +71,4 @@ func (t *LocalNetns) RunBatch(ctx context.Context, source matrix.Endpoint, probe
 		return nil, fmt.Errorf("probing from %s: %w", source.Name, err)
 	}
 	return results, nil
-}
-
-// StartInNetns starts cmd inside the network namespace at path. The calling
-// goroutine's thread is switched into the namespace just for the fork, so
-// the child starts there; the thread is switched back afterwards (or, if
-// that fails, left locked so the runtime discards it). Nothing but the
-// child's network namespace changes: no mount namespace, no `ip netns exec`,
-// no named-namespace requirement (any /proc/PID/ns/net works).
-func StartInNetns(cmd *exec.Cmd, path string) error {
-	target, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("opening network namespace %s: %w", path, err)
-	}
-	defer target.Close()
-
-	runtime.LockOSThread()
-	origin, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("opening the current network namespace: %w", err)
-	}
-	defer origin.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("entering network namespace %s: %w", path, err)
-	}
-	startErr := cmd.Start()
-	if err := unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET); err != nil {
-		// Stay locked: the thread dies with this goroutine instead of
-		// running other goroutines in the wrong namespace.
-		return errors.Join(fmt.Errorf("leaving network namespace %s: %w", path, err), startErr)
-	}
-	runtime.UnlockOSThread()
-	if startErr != nil {
-		return fmt.Errorf("starting %s in %s: %w", cmd.Path, path, startErr)
-	}
-	return nil
 }

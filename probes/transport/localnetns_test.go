@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/probes/internal/netlab"
 	"github.com/netpolcheck/netpolcheck/probes/transport"
@@ -172,7 +173,7 @@ func containerOf(tg target) string {
 // container per port, so SCTP servers sharing a namespace are exercised.
 func newServedLab(t *testing.T, extra ...string) *netlab.Lab {
 	t.Helper()
-	netlab.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	lab := netlab.New(t, append([]string{"x/a", "y/b", "z/c"}, extra...)...)
 	lab.Serve(probeBinary, "x/a", "x/a", "--port", "80,81/TCP,UDP,SCTP")
 	lab.Serve(probeBinary, "y/b", "y/b", "--port", "80,81/TCP,UDP,SCTP")
@@ -271,7 +272,7 @@ func TestLocalNetnsPortRules(t *testing.T) {
 }
 
 func TestLocalNetnsWrongPeer(t *testing.T) {
-	netlab.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	lab := netlab.New(t, "x/a", "w/d")
 	lab.Serve(probeBinary, "w/d", "w/impostor", "--port", "80/TCP,UDP,SCTP")
 	plan := matrixPlan{timeout: 2 * time.Second, families: []func(*netlab.Node) netip.Addr{ipv4, ipv6}, ports: []int32{80}}
@@ -293,7 +294,7 @@ func TestLocalNetnsUnknownSource(t *testing.T) {
 // Cancelling the context stops the agent (SIGTERM): in-flight probes end
 // at once instead of waiting out their timeouts.
 func TestLocalNetnsCancel(t *testing.T) {
-	netlab.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	lab := netlab.New(t, "x/a", "y/b")
 	lab.DropAll()
 	probes := []matrix.Probe{

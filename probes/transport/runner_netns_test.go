@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/probes/internal/netlab"
 )
@@ -15,7 +16,7 @@ import (
 // port whose server does not listen (y/b serves 80 only, the table says 81
 // too) is a probe error, not a denied verdict.
 func TestRunnerTellsRejectionsFromServersNotListening(t *testing.T) {
-	netlab.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	lab := netlab.New(t, "x/a", "y/b")
 	lab.Serve(probeBinary, "y/b", "y/b", "--port", "80/TCP,UDP,SCTP")
 	lab.Nft(lab.Router, netlab.Ruleset("forward", "accept", "reject with icmpx admin-prohibited"))

@@ -194,7 +194,7 @@ func benchEventToCommit(b *testing.B, nodes int) {
 	}
 	client := fake.NewClientset(objects...)
 	node := testnet.New(b).Namespace("node1")
-	nftables, err := nft.NewInNetns(node.Path())
+	nftables, err := nft.NewInNetns(node.Path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func BenchmarkForwardingThroughput(b *testing.B) {
 	for _, np := range policies {
 		objects = append(objects, np)
 	}
-	node := topo.Nodes["node1"].Path()
+	node := topo.Nodes["node1"].Path
 	nftables, err := nft.NewInNetns(node)
 	if err != nil {
 		b.Fatal(err)

@@ -144,7 +144,7 @@ func testLogger(t testing.TB) *slog.Logger {
 func (c *testCluster) start(opts enforcer.Options) {
 	c.t.Helper()
 	for node, ns := range c.topo.Nodes {
-		c.startOn(node, ns.Path(), opts)
+		c.startOn(node, ns.Path, opts)
 	}
 }
 

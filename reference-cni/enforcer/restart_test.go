@@ -108,7 +108,7 @@ spec: {podSelector: {}, policyTypes: [Ingress], ingress: [{from: [{namespaceSele
 `)...)
 			c.setPolicies(policies)
 		}
-		r := c.startOn("node1", node.Path(), enforcer.Options{})
+		r := c.startOn("node1", node.Path, enforcer.Options{})
 		cm := r.waitFor(t, "the policies after restart", holdsPolicies(policies))
 		if !r.allCommits()[0].Programmed.Full {
 			t.Errorf("round %d: the first sync after a restart was not full", round)
@@ -131,7 +131,7 @@ spec: {podSelector: {}, policyTypes: [Ingress], ingress: [{from: [{namespaceSele
 	c.enforcers["node1"].stop()
 	control := startProber(c.topo, denied, 4)
 	time.Sleep(100 * time.Millisecond)
-	nftables, err := nft.NewInNetns(node.Path())
+	nftables, err := nft.NewInNetns(node.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ spec: {podSelector: {}, policyTypes: [Ingress], ingress: [{from: [{namespaceSele
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	c.startOn("node1", node.Path(), enforcer.Options{}).waitFor(t, "the policies", holdsPolicies(policies))
+	c.startOn("node1", node.Path, enforcer.Options{}).waitFor(t, "the policies", holdsPolicies(policies))
 	attempts, successes = control.finish()
 	t.Logf("control (table removed before start): %d probes, %d got through", attempts, successes)
 	if successes == 0 {

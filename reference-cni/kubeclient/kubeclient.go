@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 
-	"golang.org/x/sys/unix"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/netpolcheck/netpolcheck/internal/netns"
 )
 
 // Config loads a client configuration from a kubeconfig file, or the
@@ -48,41 +48,11 @@ func Config(kubeconfig, dialNetns string) (*rest.Config, error) {
 func NetnsDialer(path string) func(ctx context.Context, network, address string) (net.Conn, error) {
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
 		var conn net.Conn
-		err := InNetns(path, func() error {
+		err := netns.Do(path, func() error {
 			var err error
 			conn, err = (&net.Dialer{}).DialContext(ctx, network, address)
 			return err
 		})
 		return conn, err
 	}
-}
-
-// InNetns runs fn on an OS thread switched into the network namespace at path
-// and switches the thread back afterwards. If the thread cannot be switched
-// back it is left locked, so the Go runtime discards it instead of reusing a
-// thread in the wrong namespace.
-func InNetns(path string, fn func() error) error {
-	target, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("opening network namespace %s: %w", path, err)
-	}
-	defer target.Close()
-
-	runtime.LockOSThread()
-	origin, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("opening current network namespace: %w", err)
-	}
-	defer origin.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("entering network namespace %s: %w", path, err)
-	}
-	fnErr := fn()
-	if err := unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("leaving network namespace %s: %w (after: %v)", path, err, fnErr)
-	}
-	runtime.UnlockOSThread()
-	return fnErr
 }

@@ -12,9 +12,9 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns"
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/reference-cni/ipam"
 	"github.com/netpolcheck/netpolcheck/reference-cni/plugin"
 	"github.com/netpolcheck/netpolcheck/reference-cni/plugin/cnitest"
@@ -56,7 +56,7 @@ const pluginDirEnv = "NETPOLCHECK_TEST_CNI_PATH"
 
 func newHarness(t testing.TB) harness {
 	t.Helper()
-	cnitest.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	dir := os.Getenv(pluginDirEnv)
 	if dir == "" {
 		t.Fatal("plugin binary was not built")
@@ -67,7 +67,7 @@ func newHarness(t testing.TB) harness {
 // node is a simulated node: a network namespace in which libcni runs the
 // plugin, with its own IPAM directory and libcni result cache.
 type node struct {
-	netns   cnitest.Netns
+	netns   *netnstest.Netns
 	ranges  []netip.Prefix
 	dataDir string
 	list    *libcni.NetworkConfigList
@@ -76,7 +76,7 @@ type node struct {
 
 func (h harness) newNode(t testing.TB, suffix string, ranges ...string) *node {
 	t.Helper()
-	n := &node{netns: cnitest.NewNetns(t, suffix), dataDir: t.TempDir()}
+	n := &node{netns: netnstest.New(t, suffix), dataDir: t.TempDir()}
 	for _, r := range ranges {
 		n.ranges = append(n.ranges, netip.MustParsePrefix(r))
 	}
@@ -91,7 +91,7 @@ func (h harness) newNode(t testing.TB, suffix string, ranges ...string) *node {
 
 // runtime returns a libcni runtime that runs the plugin in the node's
 // namespace, with a result cache of its own.
-func (h harness) runtime(t testing.TB, nodeNetns cnitest.Netns) *libcni.CNIConfig {
+func (h harness) runtime(t testing.TB, nodeNetns *netnstest.Netns) *libcni.CNIConfig {
 	return libcni.NewCNIConfigWithCacheDir([]string{h.pluginDir}, t.TempDir(), nodeexec.New(nodeNetns.Path))
 }
 
@@ -106,13 +106,13 @@ func mustConflist(t testing.TB, conflist []byte) *libcni.NetworkConfigList {
 
 // pod is a pod sandbox: a network namespace attached through CNI.
 type pod struct {
-	netns cnitest.Netns
+	netns *netnstest.Netns
 	rt    *libcni.RuntimeConf
 	addrs []netip.Addr
 }
 
-func newPodNetns(t testing.TB, suffix string) (cnitest.Netns, *libcni.RuntimeConf) {
-	ns := cnitest.NewNetns(t, suffix)
+func newPodNetns(t testing.TB, suffix string) (*netnstest.Netns, *libcni.RuntimeConf) {
+	ns := netnstest.New(t, suffix)
 	return ns, &libcni.RuntimeConf{ContainerID: "ctr-" + suffix, NetNS: ns.Path, IfName: "eth0"}
 }
 
@@ -183,12 +183,7 @@ func (n *node) podVeths(t testing.TB) []string {
 // linkNames lists the links of a namespace whose names start with prefix.
 func linkNames(t testing.TB, netnsPath, prefix string) []string {
 	t.Helper()
-	handle, err := netns.GetFromPath(netnsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer handle.Close()
-	nl, err := netlink.NewHandleAt(handle)
+	nl, err := netns.Handle(netnsPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,13 +206,13 @@ func linkNames(t testing.TB, netnsPath, prefix string) []string {
 // route agent would.
 func connectNodes(t testing.TB, a, b *node) {
 	t.Helper()
-	cnitest.IP(t, "-n", a.netns.Name, "link", "add", "uplink", "type", "veth", "peer", "name", "uplink", "netns", b.netns.Name)
+	netnstest.Veth(a.netns, "uplink", b.netns, "uplink")
 	for i, n := range []*node{a, b} {
 		// Without DAD the link-local address is usable at once.
-		cnitest.Sysctl(t, n.netns.Name, "net.ipv6.conf.uplink.accept_dad", "0")
-		cnitest.IP(t, "-n", n.netns.Name, "addr", "add", fmt.Sprintf("10.99.1.%d/24", i+1), "dev", "uplink")
-		cnitest.IP(t, "-n", n.netns.Name, "addr", "add", fmt.Sprintf("fd00:99:1::%d/64", i+1), "dev", "uplink", "nodad")
-		cnitest.IP(t, "-n", n.netns.Name, "link", "set", "uplink", "up")
+		n.netns.Sysctl("net.ipv6.conf.uplink.accept_dad", "0")
+		n.netns.IP("addr", "add", fmt.Sprintf("10.99.1.%d/24", i+1), "dev", "uplink")
+		n.netns.IP("addr", "add", fmt.Sprintf("fd00:99:1::%d/64", i+1), "dev", "uplink", "nodad")
+		n.netns.IP("link", "set", "uplink", "up")
 	}
 	for _, n := range []*node{a, b} {
 		cnitest.WaitLinkLocal(t, n.netns.Name, "uplink")
@@ -228,7 +223,7 @@ func connectNodes(t testing.TB, a, b *node) {
 			if r.Addr().Is6() {
 				gw = fmt.Sprintf("fd00:99:1::%d", via)
 			}
-			cnitest.IP(t, "-n", from.netns.Name, "route", "add", r.String(), "via", gw)
+			from.netns.IP("route", "add", r.String(), "via", gw)
 		}
 	}
 	route(a, b, 2)

@@ -17,6 +17,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/reference-cni/plugin"
 	"github.com/netpolcheck/netpolcheck/reference-cni/plugin/cnitest"
 	"github.com/netpolcheck/netpolcheck/reference-cni/plugin/nodeexec"
@@ -99,7 +100,7 @@ func TestPodsReachEachOtherOnOneNodeAndAcrossNodes(t *testing.T) {
 	expectReach(t, c, b)
 	// With its neighbour cache flushed, b resolves the gateway again and
 	// reaches the node at it.
-	cnitest.IP(t, "-n", b.netns.Name, "neigh", "flush", "all")
+	b.netns.IP("neigh", "flush", "all")
 	for _, gw := range []string{"10.244.1.1", "fd00:10:244:1::1"} {
 		dst := netip.AddrPortFrom(netip.MustParseAddr(gw), 8080)
 		if got, err := cnitest.DialTCP(b.netns.Path, dst, probeTimeout); err != nil || got != "node1" {
@@ -115,7 +116,7 @@ func TestCheckDetectsBrokenAttachment(t *testing.T) {
 	h := newHarness(t)
 	n := h.newNode(t, "chk", "10.244.1.0/24")
 	p := n.addPod(t, "p")
-	cnitest.IP(t, "-n", p.netns.Name, "route", "del", "default")
+	p.netns.IP("route", "del", "default")
 	err := n.cni.CheckNetworkList(context.Background(), n.list, p.rt)
 	if err == nil || !strings.Contains(err.Error(), "no default route") {
 		t.Errorf("CHECK after removing the pod's default route: %v, want a missing-route error", err)
@@ -126,7 +127,7 @@ func TestDelWithoutNetnsSucceeds(t *testing.T) {
 	h := newHarness(t)
 	n := h.newNode(t, "delns", "10.244.1.0/24")
 	p := n.addPod(t, "p")
-	cnitest.IP(t, "netns", "delete", p.netns.Name)
+	netnstest.IP(t, "netns", "delete", p.netns.Name)
 	rt := *p.rt
 	rt.NetNS = ""
 	if err := n.cni.DelNetworkList(context.Background(), n.list, &rt); err != nil {

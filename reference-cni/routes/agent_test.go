@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/reference-cni/plugin"
 	"github.com/netpolcheck/netpolcheck/reference-cni/plugin/cnitest"
 	"github.com/netpolcheck/netpolcheck/reference-cni/routes"
@@ -35,33 +35,23 @@ func node(name string, podCIDRs []string, internalIPs ...string) *corev1.Node {
 // fd00:99:2::/64 (n1 is .1, n2 is .2), with n2's pod gateway addresses
 // 10.244.2.1 and fd00:10:244:2::1 on its loopback. It returns a netlink
 // handle in n1 and n2's namespace.
-func twoNodes(t *testing.T) (*netlink.Handle, cnitest.Netns, cnitest.Netns) {
+func twoNodes(t *testing.T) (*netlink.Handle, *netnstest.Netns, *netnstest.Netns) {
 	t.Helper()
-	n1, n2 := cnitest.NewNetns(t, "rt-n1"), cnitest.NewNetns(t, "rt-n2")
-	cnitest.IP(t, "-n", n1.Name, "link", "add", "uplink", "type", "veth", "peer", "name", "uplink", "netns", n2.Name)
-	for i, n := range []cnitest.Netns{n1, n2} {
-		cnitest.Sysctl(t, n.Name, "net.ipv6.conf.uplink.accept_dad", "0")
-		cnitest.IP(t, "-n", n.Name, "addr", "add", fmt.Sprintf("10.99.2.%d/24", i+1), "dev", "uplink")
-		cnitest.IP(t, "-n", n.Name, "addr", "add", fmt.Sprintf("fd00:99:2::%d/64", i+1), "dev", "uplink", "nodad")
-		cnitest.IP(t, "-n", n.Name, "link", "set", "uplink", "up")
+	n1, n2 := netnstest.New(t, "rt-n1"), netnstest.New(t, "rt-n2")
+	netnstest.Veth(n1, "uplink", n2, "uplink")
+	for i, n := range []*netnstest.Netns{n1, n2} {
+		n.Sysctl("net.ipv6.conf.uplink.accept_dad", "0")
+		n.IP("addr", "add", fmt.Sprintf("10.99.2.%d/24", i+1), "dev", "uplink")
+		n.IP("addr", "add", fmt.Sprintf("fd00:99:2::%d/64", i+1), "dev", "uplink", "nodad")
+		n.IP("link", "set", "uplink", "up")
 	}
-	for _, n := range []cnitest.Netns{n1, n2} {
+	for _, n := range []*netnstest.Netns{n1, n2} {
 		cnitest.WaitLinkLocal(t, n.Name, "uplink")
 	}
-	cnitest.IP(t, "-n", n2.Name, "addr", "add", "10.244.2.1/32", "dev", "lo")
-	cnitest.IP(t, "-n", n2.Name, "addr", "add", "fd00:10:244:2::1/128", "dev", "lo")
+	n2.IP("addr", "add", "10.244.2.1/32", "dev", "lo")
+	n2.IP("addr", "add", "fd00:10:244:2::1/128", "dev", "lo")
 
-	handle, err := netns.GetFromPath(n1.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer handle.Close()
-	nl, err := netlink.NewHandleAt(handle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nl.Close)
-	return nl, n1, n2
+	return n1.Handle(), n1, n2
 }
 
 // routeTable lists the routes of nl's namespace with protocol proto as
@@ -122,10 +112,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func TestAgentFollowsNodes(t *testing.T) {
-	cnitest.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	nl, n1, n2 := twoNodes(t)
 	// A route the agent does not own must survive everything.
-	cnitest.IP(t, "-n", n1.Name, "route", "add", "10.244.9.0/24", "via", "10.99.2.9", "proto", "static")
+	n1.IP("route", "add", "10.244.9.0/24", "via", "10.99.2.9", "proto", "static")
 
 	client := fake.NewClientset(
 		node("n1", []string{"10.244.1.0/24", "fd00:10:244:1::/64"}, "10.99.2.1", "fd00:99:2::1"),
@@ -182,7 +172,7 @@ func TestAgentFollowsNodes(t *testing.T) {
 	eventually(t, nl, "10.244.3.0/24 via 10.99.2.4")
 
 	// A route deleted behind the agent's back comes back at the next resync.
-	cnitest.IP(t, "-n", n1.Name, "route", "del", "10.244.3.0/24")
+	n1.IP("route", "del", "10.244.3.0/24")
 	eventually(t, nl, "10.244.3.0/24 via 10.99.2.4")
 
 	if got := routeTable(t, nl, netlink.RouteProtocol(4)); !slices.Equal(got, []string{"10.244.9.0/24 via 10.99.2.9"}) {
@@ -191,9 +181,9 @@ func TestAgentFollowsNodes(t *testing.T) {
 }
 
 func TestSyncReportsConflictsAndLeavesForeignRoutes(t *testing.T) {
-	cnitest.RequireRoot(t)
+	netnstest.RequireRoot(t)
 	nl, n1, _ := twoNodes(t)
-	cnitest.IP(t, "-n", n1.Name, "route", "add", "10.244.9.0/24", "via", "10.99.2.9", "proto", "static")
+	n1.IP("route", "add", "10.244.9.0/24", "via", "10.99.2.9", "proto", "static")
 
 	agent, err := routes.New(fake.NewClientset(), nl, routes.Config{NodeName: "n1", Logger: quietLogger(t)})
 	if err != nil {

@@ -1,7 +1,9 @@
-// Package netns creates, enters and deletes the named network namespaces of
-// the local cluster, and starts processes inside them. Every namespace it
-// creates is a bind mount under /run/netns, like `ip netns add` makes, so the
-// usual tools (ip -n NAME, ip netns exec) see them.
+// Package netns is the local cluster's view of its network namespaces: each
+// has a name and is a bind mount under /run/netns, like `ip netns add` makes,
+// so the usual tools (ip -n NAME, ip netns exec) see them. It maps names to
+// those paths for the module's network-namespace package (internal/netns),
+// lists the cluster's namespaces by name prefix and stops the processes in
+// one.
 package netns
 
 import (
@@ -10,74 +12,28 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/netpolcheck/netpolcheck/reference-cni/kubeclient"
+	"github.com/netpolcheck/netpolcheck/internal/netns"
 )
 
 // Dir is where named network namespaces are mounted.
-const Dir = "/run/netns"
+const Dir = netns.Dir
 
 // Path returns the bind-mount path of a named namespace.
-func Path(name string) string { return filepath.Join(Dir, name) }
+func Path(name string) string { return netns.Path(name) }
 
 // Create makes the named namespace with its loopback up, or fails if it
 // exists. The calling goroutine's namespace is unchanged.
-func Create(name string) error {
-	if err := os.MkdirAll(Dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", Dir, err)
-	}
-	if _, err := os.Stat(Path(name)); err == nil {
-		return fmt.Errorf("network namespace %s already exists", name)
-	}
-	runtime.LockOSThread()
-	origin, err := vnetns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("reading the current network namespace: %w", err)
-	}
-	defer origin.Close()
-	created, err := vnetns.NewNamed(name)
-	if created.IsOpen() {
-		created.Close()
-	}
-	if restoreErr := vnetns.Set(origin); restoreErr != nil {
-		// The thread stays locked: the runtime discards it with the goroutine.
-		return fmt.Errorf("returning from network namespace %s: %w", name, restoreErr)
-	}
-	runtime.UnlockOSThread()
-	if err != nil {
-		return fmt.Errorf("creating network namespace %s: %w", name, err)
-	}
-	return Do(name, func() error {
-		lo, err := netlink.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(lo)
-	})
-}
+func Create(name string) error { return netns.Create(Path(name)) }
 
 // Delete unmounts and removes a named namespace; a missing one is not an
 // error. The namespace (and its links) disappears once no process uses it.
-func Delete(name string) error {
-	path := Path(name)
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmounting network namespace %s: %w", name, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("removing network namespace %s: %w", name, err)
-	}
-	return nil
-}
+func Delete(name string) error { return netns.Delete(Path(name)) }
 
 // List returns the named namespaces whose names start with prefix.
 func List(prefix string) ([]string, error) {
@@ -98,64 +54,20 @@ func List(prefix string) ([]string, error) {
 }
 
 // Do runs fn on a thread inside the named namespace.
-func Do(name string, fn func() error) error {
-	return kubeclient.InNetns(Path(name), fn)
-}
+func Do(name string, fn func() error) error { return netns.Do(Path(name), fn) }
 
 // Start starts cmd inside the named namespace: the child is forked from a
 // thread switched into it, so it inherits the namespace.
-func Start(name string, cmd *exec.Cmd) error {
-	return Do(name, cmd.Start)
-}
+func Start(name string, cmd *exec.Cmd) error { return netns.Start(Path(name), cmd) }
 
 // Handle returns a netlink handle operating inside the named namespace.
-func Handle(name string) (*netlink.Handle, error) {
-	ns, err := vnetns.GetFromPath(Path(name))
-	if err != nil {
-		return nil, fmt.Errorf("opening network namespace %s: %w", name, err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, fmt.Errorf("netlink in network namespace %s: %w", name, err)
-	}
-	return h, nil
-}
+func Handle(name string) (*netlink.Handle, error) { return netns.Handle(Path(name)) }
 
 // Sysctl writes a sysctl (such as net.ipv4.ip_forward) inside the namespace.
-func Sysctl(name, key, value string) error {
-	return Do(name, func() error {
-		path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-			return fmt.Errorf("setting %s in %s: %w", key, name, err)
-		}
-		return nil
-	})
-}
+func Sysctl(name, key, value string) error { return netns.Sysctl(Path(name), key, value) }
 
 // Pids returns the processes whose network namespace is the named one.
-func Pids(name string) ([]int, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(Path(name), &st); err != nil {
-		return nil, fmt.Errorf("network namespace %s: %w", name, err)
-	}
-	want := fmt.Sprintf("net:[%d]", st.Ino)
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("listing processes: %w", err)
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if link, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "net")); err == nil && link == want {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, nil
-}
+func Pids(name string) ([]int, error) { return netns.Pids(Path(name)) }
 
 // KillProcesses stops every process inside the named namespace: SIGTERM,
 // then SIGKILL for those still there after grace.

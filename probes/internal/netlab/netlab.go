@@ -1,10 +1,11 @@
 // Package netlab builds throw-away network topologies for the probe
 // packages' integration tests: a router namespace in the middle and one
 // namespace per endpoint, each joined to the router by a veth pair, with
-// IPv4 addresses from 10.99.0.0/16 and IPv6 from fd00:10:99::/48. Every
-// namespace is named npc-t<pid>-<random>-..., and everything (servers,
-// namespaces with their links and nftables tables) is removed by the test's
-// cleanup, also when the test fails. It needs root.
+// IPv4 addresses from 10.99.0.0/16 and IPv6 from fd00:10:99::/48. Its
+// namespaces come from internal/netns/netnstest: each is named
+// npc-t<pid>-<random>-..., and everything (servers, namespaces with their
+// links and nftables tables) is removed by the test's cleanup, also when the
+// test fails. It needs root (netnstest.RequireRoot).
 package netlab
 
 import (
@@ -17,27 +18,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/netpolcheck/netpolcheck/internal/netns"
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/matrix"
-	"github.com/netpolcheck/netpolcheck/probes/transport"
 )
-
-// RequireRoot skips the test unless it runs as root, which network
-// namespaces need. It is the only reason these tests skip.
-func RequireRoot(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root to create network namespaces")
-	}
-}
 
 // BuildProbe builds cmd/netpolcheck-probe statically into dir and returns
 // the binary's path.
@@ -64,6 +54,7 @@ type Node struct {
 	NetnsPath string
 	IPv4      netip.Addr
 	IPv6      netip.Addr
+	ns        *netnstest.Netns
 }
 
 // Addrs returns the node's addresses, IPv4 first.
@@ -89,71 +80,53 @@ func New(tb testing.TB, endpoints ...string) *Lab {
 	}
 	var suffix [3]byte
 	_, _ = rand.Read(suffix[:])
-	prefix := fmt.Sprintf("npc-t%d-%s", os.Getpid(), hex.EncodeToString(suffix[:]))
-	lab := &Lab{tb: tb, Router: prefix + "-router", byName: map[string]*Node{}}
-	lab.addNetns(lab.Router)
-	lab.sysctl(lab.Router, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	prefix := hex.EncodeToString(suffix[:])
+	router := newNetns(tb, prefix+"-router")
+	router.Sysctl("net.ipv4.ip_forward", "1")
+	router.Sysctl("net.ipv6.conf.all.forwarding", "1")
+	lab := &Lab{tb: tb, Router: router.Name, byName: map[string]*Node{}}
 	for i, name := range endpoints {
 		idx := i + 1
+		ns := newNetns(tb, fmt.Sprintf("%s-%d", prefix, idx))
 		n := &Node{
 			Endpoint:  name,
-			Netns:     fmt.Sprintf("%s-%d", prefix, idx),
+			Netns:     ns.Name,
+			NetnsPath: ns.Path,
 			IPv4:      netip.AddrFrom4([4]byte{10, 99, byte(idx), 2}),
 			IPv6:      netip.MustParseAddr(fmt.Sprintf("fd00:10:99:%d::2", idx)),
-			NetnsPath: "",
+			ns:        ns,
 		}
-		n.NetnsPath = "/run/netns/" + n.Netns
-		lab.addNetns(n.Netns)
 		routerSide := fmt.Sprintf("npcr%d", idx)
-		lab.ip(lab.Router, "link", "add", routerSide, "type", "veth", "peer", "name", "eth0", "netns", n.Netns)
-		lab.ip(lab.Router, "addr", "add", fmt.Sprintf("10.99.%d.1/24", idx), "dev", routerSide)
-		lab.ip(lab.Router, "-6", "addr", "add", fmt.Sprintf("fd00:10:99:%d::1/64", idx), "dev", routerSide, "nodad")
-		lab.ip(lab.Router, "link", "set", routerSide, "up")
-		lab.ip(n.Netns, "addr", "add", n.IPv4.String()+"/24", "dev", "eth0")
-		lab.ip(n.Netns, "-6", "addr", "add", n.IPv6.String()+"/64", "dev", "eth0", "nodad")
-		lab.ip(n.Netns, "link", "set", "eth0", "up")
-		lab.ip(n.Netns, "route", "add", "10.99.0.0/16", "via", fmt.Sprintf("10.99.%d.1", idx))
-		lab.ip(n.Netns, "-6", "route", "add", "fd00:10:99::/48", "via", fmt.Sprintf("fd00:10:99:%d::1", idx))
+		netnstest.Veth(router, routerSide, ns, "eth0")
+		router.IP("addr", "add", fmt.Sprintf("10.99.%d.1/24", idx), "dev", routerSide)
+		router.IP("-6", "addr", "add", fmt.Sprintf("fd00:10:99:%d::1/64", idx), "dev", routerSide, "nodad")
+		router.IP("link", "set", routerSide, "up")
+		ns.IP("addr", "add", n.IPv4.String()+"/24", "dev", "eth0")
+		ns.IP("-6", "addr", "add", n.IPv6.String()+"/64", "dev", "eth0", "nodad")
+		ns.IP("link", "set", "eth0", "up")
+		ns.IP("route", "add", "10.99.0.0/16", "via", fmt.Sprintf("10.99.%d.1", idx))
+		ns.IP("-6", "route", "add", "fd00:10:99::/48", "via", fmt.Sprintf("fd00:10:99:%d::1", idx))
 		lab.Nodes = append(lab.Nodes, n)
 		lab.byName[name] = n
 	}
 	return lab
 }
 
-// addNetns creates a namespace with loopback up, IPv6 duplicate address
+// newNetns creates a namespace with loopback up, IPv6 duplicate address
 // detection off (addresses are usable at once) and no ICMP rate limits, and
 // deletes it on cleanup.
-func (l *Lab) addNetns(name string) {
-	l.tb.Helper()
-	l.run("ip", "netns", "add", name)
-	l.tb.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			l.tb.Errorf("deleting network namespace %s: %v: %s", name, err, out)
-		}
-	})
+func newNetns(tb testing.TB, suffix string) *netnstest.Netns {
+	tb.Helper()
+	ns := netnstest.New(tb, suffix)
 	// ICMP errors are not rate-limited, so every rejected probe is told so
 	// (the kernel's default limits would turn some refusals into timeouts).
-	l.sysctl(name, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-		"net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
-		"net.ipv4.icmp_msgs_per_sec=1000000", "net.ipv4.icmp_msgs_burst=1000000")
-	l.ip(name, "link", "set", "lo", "up")
-}
-
-func (l *Lab) ip(netns string, args ...string) {
-	l.tb.Helper()
-	l.run("ip", append([]string{"-n", netns}, args...)...)
-}
-
-func (l *Lab) sysctl(netns string, settings ...string) {
-	l.tb.Helper()
-	l.run("ip", append([]string{"netns", "exec", netns, "sysctl", "-q", "-w"}, settings...)...)
-}
-
-func (l *Lab) run(name string, args ...string) {
-	l.tb.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		l.tb.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	for _, key := range []string{"net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad",
+		"net.ipv4.icmp_ratelimit", "net.ipv6.icmp.ratelimit"} {
+		ns.Sysctl(key, "0")
 	}
+	ns.Sysctl("net.ipv4.icmp_msgs_per_sec", "1000000")
+	ns.Sysctl("net.ipv4.icmp_msgs_burst", "1000000")
+	return ns
 }
 
 // AddAddress adds an extra address (CIDR notation) to a node's interface.
@@ -164,7 +137,7 @@ func (l *Lab) AddAddress(n *Node, prefix string) {
 	if p.Addr().Is6() {
 		args = append([]string{"-6"}, append(args, "nodad")...)
 	}
-	l.ip(n.Netns, args...)
+	n.ns.IP(args...)
 }
 
 // Node returns the node of an endpoint name.
@@ -197,27 +170,9 @@ func (l *Lab) NetnsPath(ep matrix.Endpoint) (string, error) {
 // creates belong there; the thread is switched back afterwards.
 func (l *Lab) Do(n *Node, fn func()) {
 	l.tb.Helper()
-	target, err := os.Open(n.NetnsPath)
-	if err != nil {
+	if err := n.ns.Do(func() error { fn(); return nil }); err != nil {
 		l.tb.Fatal(err)
 	}
-	defer target.Close()
-	runtime.LockOSThread()
-	origin, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		l.tb.Fatal(err)
-	}
-	defer origin.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		l.tb.Fatalf("entering %s: %v", n.Netns, err)
-	}
-	fn()
-	if err := unix.Setns(int(origin.Fd()), unix.CLONE_NEWNET); err != nil {
-		l.tb.Fatalf("leaving %s: %v (thread stays locked and is discarded)", n.Netns, err)
-	}
-	runtime.UnlockOSThread()
 }
 
 // Nft loads an nftables ruleset into a namespace. Tables go away with the
@@ -279,7 +234,7 @@ func (l *Lab) Serve(binary, endpoint, identity string, args ...string) {
 	if err != nil {
 		l.tb.Fatal(err)
 	}
-	if err := transport.StartInNetns(cmd, n.NetnsPath); err != nil {
+	if err := netns.Start(n.NetnsPath, cmd); err != nil {
 		l.tb.Fatal(err)
 	}
 	exited := make(chan error, 1)

@@ -16,7 +16,7 @@ import (
 // full sync by a new programmer over the existing table, as after a restart.
 func TestRealNftables(t *testing.T) {
 	ns := testnet.New(t).Namespace("nft")
-	nftables, err := NewInNetns(ns.Path())
+	nftables, err := NewInNetns(ns.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

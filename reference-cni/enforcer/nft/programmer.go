@@ -17,8 +17,8 @@ import (
 
 	"sigs.k8s.io/knftables"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns"
 	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer/compiler"
-	"github.com/netpolcheck/netpolcheck/reference-cni/kubeclient"
 )
 
 // New returns a knftables interface for the enforcer's table in the current
@@ -36,7 +36,7 @@ func New() (knftables.Interface, error) {
 // the process stays where it is.
 func NewInNetns(path string) (knftables.Interface, error) {
 	var nft knftables.Interface
-	err := kubeclient.InNetns(path, func() error {
+	err := netns.Do(path, func() error {
 		var err error
 		nft, err = New()
 		return err
@@ -331,7 +331,7 @@ type netnsInterface struct {
 	path  string
 }
 
-func (n *netnsInterface) in(fn func() error) error { return kubeclient.InNetns(n.path, fn) }
+func (n *netnsInterface) in(fn func() error) error { return netns.Do(n.path, fn) }
 
 func (n *netnsInterface) NewTransaction() *knftables.Transaction { return n.inner.NewTransaction() }
 

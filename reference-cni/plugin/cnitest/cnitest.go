@@ -1,76 +1,23 @@
-// Package cnitest holds helpers for the reference CNI's integration tests:
-// named network namespaces that clean themselves up, building a binary of
-// the module for libcni to run, and TCP reachability between namespaces.
-// Every namespace it creates is named "npc-t<pid>-<suffix>".
+// Package cnitest holds helpers for the reference CNI's integration tests
+// (their namespaces come from internal/netns/netnstest): waiting for a
+// link's IPv6 link-local address, building a binary of the module for
+// libcni to run, and TCP reachability between namespaces.
 package cnitest
 
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/netpolcheck/netpolcheck/reference-cni/kubeclient"
+	"github.com/netpolcheck/netpolcheck/internal/netns"
 )
-
-// RequireRoot skips the test unless it runs as root, which namespaces need.
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-}
-
-// Netns is a named network namespace created for a test.
-type Netns struct {
-	Name string
-	// Path is the namespace's bind mount, /run/netns/<Name>.
-	Path string
-}
-
-// NewNetns creates the namespace "npc-t<pid>-<suffix>" with its loopback up
-// and deletes it when the test ends, pass or fail, unless the test deleted
-// it already. Deleting a namespace also deletes its veths.
-func NewNetns(t testing.TB, suffix string) Netns {
-	t.Helper()
-	name := fmt.Sprintf("npc-t%d-%s", os.Getpid(), suffix)
-	IP(t, "netns", "add", name)
-	path := filepath.Join("/run/netns", name)
-	t.Cleanup(func() {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-		if out, err := exec.Command("ip", "netns", "delete", name).CombinedOutput(); err != nil {
-			t.Errorf("deleting network namespace %s: %v: %s", name, err, out)
-		}
-	})
-	IP(t, "-n", name, "link", "set", "lo", "up")
-	return Netns{Name: name, Path: path}
-}
-
-// IP runs the ip(8) command and fails the test if it fails.
-func IP(t testing.TB, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// Sysctl sets a sysctl inside the named network namespace (only its
-// net.* keys are per namespace).
-func Sysctl(t testing.TB, netnsName, key, value string) {
-	t.Helper()
-	IP(t, "netns", "exec", netnsName, "sysctl", "-qw", key+"="+value)
-}
 
 // WaitLinkLocal waits until a link in the named namespace has a usable
 // IPv6 link-local address. Until the kernel has set IPv6 up on a new link
@@ -111,7 +58,7 @@ func BuildBinary(pkg, dir string) (string, error) {
 func ServeTCP(t testing.TB, netnsPath string, addr netip.AddrPort, greeting string) {
 	t.Helper()
 	var ln net.Listener
-	err := kubeclient.InNetns(netnsPath, func() error {
+	err := netns.Do(netnsPath, func() error {
 		var err error
 		ln, err = net.Listen("tcp", addr.String())
 		return err
@@ -143,7 +90,7 @@ func DialTCP(netnsPath string, addr netip.AddrPort, timeout time.Duration) (stri
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var conn net.Conn
-	err := kubeclient.InNetns(netnsPath, func() error {
+	err := netns.Do(netnsPath, func() error {
 		var err error
 		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr.String())
 		return err

@@ -10,7 +10,7 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/netpolcheck/netpolcheck/reference-cni/kubeclient"
+	"github.com/netpolcheck/netpolcheck/internal/netns"
 )
 
 // Exec is an invoke.Exec (pass it to libcni.NewCNIConfigWithCacheDir) that
@@ -32,7 +32,7 @@ func New(netnsPath string) *Exec {
 // back unwrapped, as *types.Error, like with libcni's default Exec.
 func (e *Exec) ExecPlugin(ctx context.Context, pluginPath string, stdinData []byte, environ []string) ([]byte, error) {
 	var out []byte
-	err := kubeclient.InNetns(e.netns, func() error {
+	err := netns.Do(e.netns, func() error {
 		var err error
 		out, err = e.raw.ExecPlugin(ctx, pluginPath, stdinData, environ)
 		return err

@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/matrix"
 )
 
@@ -96,7 +97,7 @@ func hostPort(ip netip.Addr, port int32) string {
 	return net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
 }
 
-func probeTCP(ns *Netns, dst netip.Addr, port int32, timeout time.Duration) (string, error) {
+func probeTCP(ns *netnstest.Netns, dst netip.Addr, port int32, timeout time.Duration) (string, error) {
 	deadline := time.Now().Add(timeout)
 	var c net.Conn
 	err := ns.Do(func() (err error) {
@@ -116,7 +117,7 @@ func probeTCP(ns *Netns, dst netip.Addr, port int32, timeout time.Duration) (str
 }
 
 // probeUDP sends from localPort, or from an ephemeral port when it is 0.
-func probeUDP(ns *Netns, dst netip.Addr, port int32, localPort int, timeout time.Duration) (string, error) {
+func probeUDP(ns *netnstest.Netns, dst netip.Addr, port int32, localPort int, timeout time.Duration) (string, error) {
 	deadline := time.Now().Add(timeout)
 	var c net.Conn
 	dialer := net.Dialer{LocalAddr: &net.UDPAddr{Port: localPort}}

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 )
 
 // The kernel has no SCTP sockets, but forwards, filters and tracks SCTP. A
@@ -138,7 +140,7 @@ func (s *rawSCTP) respond(ports map[uint16]bool, name string) {
 
 // probeSCTP sends INITs from the namespace to dst:port until an INIT-ACK
 // answers or the timeout passes, and returns the name in its cookie.
-func probeSCTP(ns *Netns, dst netip.Addr, port uint16, timeout time.Duration) (string, error) {
+func probeSCTP(ns *netnstest.Netns, dst netip.Addr, port uint16, timeout time.Duration) (string, error) {
 	var s *rawSCTP
 	if err := ns.Do(func() (err error) { s, err = openRawSCTP(dst.Is4()); return err }); err != nil {
 		return "", err

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/matrix"
 )
 
@@ -14,14 +15,14 @@ import (
 // node, pod and external host.
 type Topology struct {
 	net       *Net
-	Nodes     map[string]*Netns
+	Nodes     map[string]*netnstest.Netns
 	Endpoints map[string]*Endpoint
 }
 
 // Endpoint is a pod or external host of the topology.
 type Endpoint struct {
 	matrix.Endpoint
-	NS *Netns
+	NS *netnstest.Netns
 }
 
 // nodeIndex returns k for a node named node<k>.
@@ -43,7 +44,7 @@ func nodeIndex(name string) (int, error) {
 // only inside these namespaces. No endpoint serves anything yet: see Serve.
 func Build(n *Net, m *matrix.Model) (*Topology, error) {
 	n.t.Helper()
-	topo := &Topology{net: n, Nodes: map[string]*Netns{}, Endpoints: map[string]*Endpoint{}}
+	topo := &Topology{net: n, Nodes: map[string]*netnstest.Netns{}, Endpoints: map[string]*Endpoint{}}
 	var nodes []string
 	for _, p := range m.Pods {
 		if _, ok := topo.Nodes[p.Node]; ok {
@@ -94,7 +95,7 @@ func (topo *Topology) underlay(nodes []string, externals []matrix.External) {
 		k, _ := nodeIndex(name)
 		ns := topo.Nodes[name]
 		port := fmt.Sprintf("to-%s", name)
-		ul.IP("link", "add", port, "type", "veth", "peer", "name", "underlay", "netns", ns.Name)
+		netnstest.Veth(ul, port, ns, "underlay")
 		ul.IP("link", "set", port, "master", "br0", "up")
 		ns.IP("addr", "add", fmt.Sprintf("10.250.0.%d/24", 10+k), "dev", "underlay")
 		ns.IP("-6", "addr", "add", fmt.Sprintf("fd00:10:250::%d/64", 10+k), "dev", "underlay", "nodad")
@@ -140,7 +141,7 @@ func (topo *Topology) attach(e *Endpoint, index int, nodeName string, external b
 	node := topo.Nodes[nodeName]
 	e.NS = topo.net.Namespace(fmt.Sprintf("e%d", index))
 	host := linkName("npc", node.Name+"/"+e.Name)
-	node.IP("link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", e.NS.Name)
+	netnstest.Veth(node, host, e.NS, "eth0")
 	node.IP("link", "set", host, "up")
 	e.NS.IP("link", "set", "eth0", "up")
 	for _, ip := range e.IPs {
