@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -105,8 +104,9 @@ func ContainerInit(specFile string) error {
 	return nil
 }
 
-// stagingDir is where the shim keeps the mount sources inside the new root
-// until they are mounted (a source may lie under a later mount's target).
+// stagingDir is the shim's scratch directory inside the new root: the
+// applets' layer and the entries of a directory it shadows stay there while
+// it builds them.
 const stagingDir = "/.netpolcheck-staging"
 
 // buildRoot makes the container's root, mounts its files in, chroots into
@@ -115,6 +115,18 @@ func buildRoot(spec containerSpec) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
+	mounts := append([]bindMount(nil), spec.Mounts...)
+	// Parents before children, as container runtimes mount.
+	sort.SliceStable(mounts, func(i, j int) bool { return depth(mounts[i].Target) < depth(mounts[j].Target) })
+	// Every source is cloned before the root exists (a source may lie
+	// under a later mount's target, and a source may hold the root itself,
+	// as a hostPath of /var/lib holds the pods' directories): the clones
+	// are detached trees, moved into place once inside the root.
+	sources, err := cloneSources(mounts)
+	if err != nil {
+		return err
+	}
+	defer closeSources(sources)
 	if err := unix.Mount("tmpfs", spec.Root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mounting the root: %w", err)
 	}
@@ -140,22 +152,6 @@ func buildRoot(spec containerSpec) error {
 			return err
 		}
 	}
-	mounts := append([]bindMount(nil), spec.Mounts...)
-	// Parents before children, as container runtimes mount.
-	sort.SliceStable(mounts, func(i, j int) bool { return depth(mounts[i].Target) < depth(mounts[j].Target) })
-	for i, m := range mounts {
-		st, err := os.Stat(m.Source)
-		if err != nil {
-			return fmt.Errorf("mount source: %w", err)
-		}
-		stage := filepath.Join(staged, strconv.Itoa(i))
-		if err := makeMountPoint(stage, st.IsDir()); err != nil {
-			return err
-		}
-		if err := unix.Mount(m.Source, stage, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("staging %s: %w", m.Source, err)
-		}
-	}
 	if err := unix.Chroot(spec.Root); err != nil {
 		return fmt.Errorf("entering the root: %w", err)
 	}
@@ -164,16 +160,11 @@ func buildRoot(spec containerSpec) error {
 	}
 	shadowed := map[string]bool{"/": true}
 	for i, m := range mounts {
-		stage := filepath.Join(stagingDir, strconv.Itoa(i))
-		st, err := os.Stat(stage)
-		if err != nil {
-			return err
-		}
-		target, err := mountPoint(m.Target, st.IsDir(), shadowed)
+		target, err := mountPoint(m.Target, sources[i].dir, shadowed)
 		if err != nil {
 			return fmt.Errorf("mount point %s: %w", m.Target, err)
 		}
-		if err := unix.Mount(stage, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if err := unix.MoveMount(int(sources[i].tree.Fd()), "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 			return fmt.Errorf("mounting %s at %s: %w", m.Source, m.Target, err)
 		}
 		if m.ReadOnly {
@@ -181,15 +172,12 @@ func buildRoot(spec containerSpec) error {
 				return fmt.Errorf("making %s read-only: %w", m.Target, err)
 			}
 		}
-		if err := unix.Unmount(stage, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("unstaging %s: %w", m.Source, err)
-		}
 	}
 	dir := spec.Dir
 	if dir == "" {
 		dir = "/"
 	}
-	dir, err := mountPoint(dir, true, shadowed)
+	dir, err = mountPoint(dir, true, shadowed)
 	if err != nil {
 		return fmt.Errorf("working directory %s: %w", spec.Dir, err)
 	}
@@ -197,6 +185,38 @@ func buildRoot(spec containerSpec) error {
 		return err
 	}
 	return os.Chdir(dir)
+}
+
+// clonedSource is a detached recursive copy of a mount's source.
+type clonedSource struct {
+	tree *os.File
+	dir  bool
+}
+
+func cloneSources(mounts []bindMount) (sources []clonedSource, err error) {
+	defer func() {
+		if err != nil {
+			closeSources(sources)
+		}
+	}()
+	for _, m := range mounts {
+		st, err := os.Stat(m.Source)
+		if err != nil {
+			return sources, fmt.Errorf("mount source: %w", err)
+		}
+		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			return sources, fmt.Errorf("cloning the mount source %s: %w", m.Source, err)
+		}
+		sources = append(sources, clonedSource{tree: os.NewFile(uintptr(fd), m.Source), dir: st.IsDir()})
+	}
+	return sources, nil
+}
+
+func closeSources(sources []clonedSource) {
+	for _, s := range sources {
+		s.tree.Close()
+	}
 }
 
 func depth(p string) int { return strings.Count(path.Clean("/"+p), "/") }

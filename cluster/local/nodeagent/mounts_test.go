@@ -98,3 +98,47 @@ func TestContainerInit(t *testing.T) {
 		t.Error("the machine's resolv.conf was replaced")
 	}
 }
+
+// TestContainerInitMountsADirectoryHoldingItsRoot mounts a source that holds
+// the container's own root, as a hostPath of /var/lib holds the pods'
+// directories on a node, after another mount: the container sees the
+// source's files and starts.
+func TestContainerInitMountsADirectoryHoldingItsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mount namespaces)")
+	}
+	dir := t.TempDir()
+	for _, sub := range []string{"volume", "pods/a/root"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "volume", "key"), []byte("from the volume"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := containerSpec{
+		Root: filepath.Join(dir, "pods/a/root"),
+		Mounts: []bindMount{
+			{Source: filepath.Join(dir, "volume"), Target: "/npc-test-volume"},
+			{Source: dir, Target: "/npc-test-host/lib"},
+		},
+		Argv: []string{"sh", "-c", "cat /npc-test-volume/key; echo; cat /npc-test-host/lib/volume/key"},
+		Env:  []string{"PATH=" + defaultPath},
+	}
+	specFile := filepath.Join(dir, "spec.json")
+	if err := writeContainerSpec(specFile, spec); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], containerInitArg, specFile)
+	cmd.Env = []string{}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("container: %v\n%s", err, stderr.String())
+	}
+	if got := strings.TrimSpace(string(out)); got != "from the volume\nfrom the volume" {
+		t.Errorf("the container saw %q", got)
+	}
+}
