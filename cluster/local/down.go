@@ -13,6 +13,7 @@ import (
 
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
+	"github.com/netpolcheck/netpolcheck/cluster/local/nodefs"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
 	nspath "github.com/netpolcheck/netpolcheck/internal/netns"
 )
@@ -20,8 +21,9 @@ import (
 // Down removes the local cluster name recorded in stateDir (or, with no
 // record, whatever a crashed run of that name left): it stops the node
 // processes (their agents detach the pods), kills every process still inside
-// one of the cluster's namespaces, deletes the namespaces with their links
-// and nftables tables, stops the control plane and removes the state.
+// one of the cluster's namespaces (pods' in each node's filesystem view),
+// deletes the namespaces with their links and nftables tables, unpins the
+// nodes' views, stops the control plane and removes the state.
 func Down(ctx context.Context, name, stateDir string) error {
 	if name == "" {
 		name = DefaultName
@@ -74,6 +76,7 @@ func down(ctx context.Context, name, stateDir string) error {
 		}
 		wg.Wait()
 	}
+	errs = append(errs, removeNodeViews(stateDir, prefixFor(name)))
 	errs = append(errs, removeNetwork(prefixFor(name)))
 	cpDir := filepath.Join(stateDir, controlDir)
 	if _, err := os.Stat(cpDir); err == nil {
@@ -100,7 +103,7 @@ func down(ctx context.Context, name, stateDir string) error {
 }
 
 // removeNetwork kills every process inside a namespace of the prefix, then
-// deletes the namespaces.
+// deletes the namespaces (those of the calling thread's view of /run/netns).
 func removeNetwork(prefix string) error {
 	names, err := netns.List(prefix)
 	if err != nil {
@@ -111,6 +114,28 @@ func removeNetwork(prefix string) error {
 		errs = append(errs, netns.KillProcesses(name, 2*time.Second))
 	}
 	errs = append(errs, topology.Delete(prefix))
+	return errors.Join(errs...)
+}
+
+// removeNodeViews removes the pods' network namespaces of every node's
+// filesystem view (they are named under the node's own /run/netns), with
+// whatever still runs in them, and unpins the views: each mount namespace
+// goes with its last process.
+func removeNodeViews(stateDir, prefix string) error {
+	dirs, err := filepath.Glob(filepath.Join(stateDir, "nodes", "*"))
+	if err != nil {
+		return fmt.Errorf("listing the nodes' directories: %w", err)
+	}
+	var errs []error
+	for _, dir := range dirs {
+		if nodefs.Pinned(dir) {
+			inView := nodefs.Do(filepath.Join(dir, nodefs.NamespaceFile), func() error { return removeNetwork(prefix) })
+			if inView != nil {
+				errs = append(errs, fmt.Errorf("removing the pods of %s: %w", dir, inView))
+			}
+		}
+		errs = append(errs, nodefs.Remove(dir))
+	}
 	return errors.Join(errs...)
 }
 

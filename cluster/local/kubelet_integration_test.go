@@ -33,6 +33,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
+	inetns "github.com/netpolcheck/netpolcheck/internal/netns"
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/probes/transport"
 	"github.com/netpolcheck/netpolcheck/reference-cni/kubeclient"
@@ -464,7 +465,7 @@ func (o *oneSize) Next() *remotecommand.TerminalSize {
 // killContainer kills the process of the pod's container, as a crash would.
 func killContainer(t *testing.T, c *local.Cluster, pod corev1.Pod) {
 	t.Helper()
-	pids, err := netns.Pids(c.PodNetns(string(pod.UID)))
+	pids, err := inetns.Pids(podNetns(t, c, pod))
 	if err != nil || len(pids) == 0 {
 		t.Fatalf("the processes of pod %s: %v %v", pod.Name, pids, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -28,6 +29,8 @@ import (
 
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane/detached"
+	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
+	"github.com/netpolcheck/netpolcheck/cluster/local/nodefs"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
 	nspath "github.com/netpolcheck/netpolcheck/internal/netns"
 )
@@ -107,6 +110,8 @@ const (
 	egressSock  = "egress.sock"
 	controlDir  = "control-plane"
 	processStop = 5 * time.Second
+	// nodeAgentProcess names a node's agent among its processes.
+	nodeAgentProcess = "node-agent"
 )
 
 // PodNetns returns the name of a pod's network namespace: every node agent
@@ -116,6 +121,43 @@ func (c *Cluster) PodNetns(uid string) string {
 		uid = uid[:8]
 	}
 	return c.Prefix + "pod-" + uid
+}
+
+// nodeDir is the directory of a node's state.
+func (c *Cluster) nodeDir(node string) string { return filepath.Join(c.StateDir, "nodes", node) }
+
+// NodeNamespace returns the file that pins a node's filesystem view (its
+// mount namespace): `nsenter --mount=FILE` enters it.
+func (c *Cluster) NodeNamespace(node string) string {
+	return filepath.Join(c.nodeDir(node), nodefs.NamespaceFile)
+}
+
+// NodeFile returns where this machine finds path of one of a node's own
+// directories (nodefs.OwnDirs): NodeFile("node1", "/var/log/pods") is the
+// node's pod logs. Mounts made inside the node's view (network namespaces
+// under /run/netns) are not there: see InNode.
+func (c *Cluster) NodeFile(node, path string) string {
+	return filepath.Join(c.nodeDir(node), nodefs.RootDir, path)
+}
+
+// InNode returns a path of this machine through which path resolves
+// inside the node's filesystem view, mounts made inside included
+// (/proc/PID/root/PATH of the node's agent), or an error when the agent
+// does not run.
+func (c *Cluster) InNode(node, path string) (string, error) {
+	for _, p := range c.Processes {
+		if p.Name == node+"/"+nodeAgentProcess && p.Alive() {
+			return filepath.Join("/proc", strconv.Itoa(p.PID), "root", path), nil
+		}
+	}
+	return "", fmt.Errorf("node %q: its agent does not run", node)
+}
+
+// PodNetnsPath returns where this machine opens the network namespace of
+// the pod with uid on node: pods' namespaces are named under the node's own
+// /run/netns.
+func (c *Cluster) PodNetnsPath(node, uid string) (string, error) {
+	return c.InNode(node, netns.Path(c.PodNetns(uid)))
 }
 
 // RESTConfig returns a client configuration for the cluster.

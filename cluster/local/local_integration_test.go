@@ -21,6 +21,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
+	inetns "github.com/netpolcheck/netpolcheck/internal/netns"
 	"github.com/netpolcheck/netpolcheck/matrix"
 )
 
@@ -114,11 +115,11 @@ func TestLocalCluster(t *testing.T) {
 	}
 
 	// Probes across nodes and to the external host connect, with the right peers.
-	aNetns := c.PodNetns(string(a.UID))
+	aNetns := podNetns(t, c, a)
 	expectProbe(t, c, aNetns, b.Status.PodIP, ns+"/b", matrix.Connected)
-	expectProbe(t, c, c.PodNetns(string(b.UID)), a.Status.PodIP, ns+"/a", matrix.Connected)
+	expectProbe(t, c, podNetns(t, c, b), a.Status.PodIP, ns+"/a", matrix.Connected)
 	expectProbe(t, c, aNetns, "192.0.2.10", "internet", matrix.Connected)
-	expectProbe(t, c, ext.Netns, b.Status.PodIP, ns+"/b", matrix.Connected)
+	expectProbe(t, c, netns.Path(ext.Netns), b.Status.PodIP, ns+"/b", matrix.Connected)
 
 	// A default-deny ingress policy is enforced within a second.
 	policy := &networkingv1.NetworkPolicy{
@@ -157,17 +158,17 @@ func TestLocalCluster(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "pod a gone", func() bool {
 		_, err := client.CoreV1().Pods(ns).Get(ctx, "a", metav1.GetOptions{})
-		_, statErr := os.Stat(netns.Path(aNetns))
+		_, statErr := os.Stat(aNetns)
 		return apierrors.IsNotFound(err) && os.IsNotExist(statErr)
 	})
 	// Deleting the namespace removes the rest.
-	bNetns := c.PodNetns(string(b.UID))
+	bNetns := podNetns(t, c, b)
 	if err := client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 60*time.Second, "namespace gone", func() bool {
 		_, err := client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		_, statErr := os.Stat(netns.Path(bNetns))
+		_, statErr := os.Stat(bNetns)
 		return apierrors.IsNotFound(err) && os.IsNotExist(statErr)
 	})
 
@@ -254,8 +255,19 @@ func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
 	}
 }
 
-// probe runs one probe of port 80/TCP from inside a network namespace with
-// the probe binary.
+// podNetns returns where this machine opens the pod's network namespace
+// (in its node's filesystem view).
+func podNetns(t *testing.T, c *local.Cluster, pod corev1.Pod) string {
+	t.Helper()
+	path, err := c.PodNetnsPath(pod.Spec.NodeName, string(pod.UID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// probe runs one probe of port 80/TCP from inside the network namespace at
+// the path fromNetns with the probe binary.
 func probe(t *testing.T, c *local.Cluster, fromNetns, host, expect string, timeout time.Duration) matrix.Result {
 	t.Helper()
 	return probePort(t, c, fromNetns, host, "80", expect, timeout)
@@ -268,7 +280,7 @@ func probePort(t *testing.T, c *local.Cluster, fromNetns, host, port, expect str
 		"--protocol", "TCP", "--expect", expect, "--timeout", timeout.String())
 	var out strings.Builder
 	cmd.Stdout = &out
-	if err := netns.Start(fromNetns, cmd); err != nil {
+	if err := inetns.Start(fromNetns, cmd); err != nil {
 		t.Fatalf("probing from %s: %v", fromNetns, err)
 	}
 	if err := cmd.Wait(); err != nil {

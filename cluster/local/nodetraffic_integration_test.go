@@ -11,6 +11,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
 	"github.com/netpolcheck/netpolcheck/matrix"
 )
 
@@ -40,7 +41,7 @@ func TestNodeTraffic(t *testing.T) {
 	}
 	a := waitRunning(t, client, ns, 1)["a"]
 	pods := waitRunning(t, client, hostNS, 2)
-	aNetns := c.PodNetns(string(a.UID))
+	aNetns := podNetns(t, c, a)
 	node1, node2 := c.Nodes[0], c.Nodes[1]
 	if pods["host-node1"].Status.PodIP != node1.IP.String() || pods["host-node2"].Status.PodIP != node2.IP.String() {
 		t.Fatalf("host-network pods have IPs %s and %s, want the nodes' %s and %s",
@@ -56,8 +57,8 @@ func TestNodeTraffic(t *testing.T) {
 	}{
 		{"pod -> its own node", aNetns, node1.IP.String(), hostNS + "/host-node1", "8081", matrix.Connected},
 		{"pod -> another node", aNetns, node2.IP.String(), hostNS + "/host-node2", "8081", matrix.Timeout},
-		{"its own node -> pod", node1.Netns, a.Status.PodIP, ns + "/a", "80", matrix.Connected},
-		{"another node -> pod", node2.Netns, a.Status.PodIP, ns + "/a", "80", matrix.Timeout},
+		{"its own node -> pod", netns.Path(node1.Netns), a.Status.PodIP, ns + "/a", "80", matrix.Connected},
+		{"another node -> pod", netns.Path(node2.Netns), a.Status.PodIP, ns + "/a", "80", matrix.Timeout},
 	}
 	for _, cell := range cells {
 		if res := probePort(t, c, cell.from, cell.to, cell.port, cell.expect, time.Second); res.Outcome != matrix.Connected {
@@ -72,7 +73,7 @@ func TestNodeTraffic(t *testing.T) {
 	}
 	noErr(t)(client.NetworkingV1().NetworkPolicies(ns).Create(ctx, deny, metav1.CreateOptions{}))
 	waitFor(t, 10*time.Second, "the deny policy enforced", func() bool {
-		return probe(t, c, node2.Netns, a.Status.PodIP, ns+"/a", 200*time.Millisecond).Outcome != matrix.Connected
+		return probe(t, c, netns.Path(node2.Netns), a.Status.PodIP, ns+"/a", 200*time.Millisecond).Outcome != matrix.Connected
 	})
 	for _, cell := range cells {
 		if res := probePort(t, c, cell.from, cell.to, cell.port, cell.expect, time.Second); res.Outcome != cell.isolated {

@@ -94,7 +94,7 @@ func TestPodSemantics(t *testing.T) {
 			return err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed)
 		})
 		if got.Status.Phase != corev1.PodSucceeded {
-			log, _ := os.ReadFile(c.StateDir + "/nodes/node1/logs/pods/" + ns + "_checks_" + string(got.UID)[:8] + "/c.log")
+			log, _ := os.ReadFile(c.NodeFile("node1", "/var/log/pods/"+ns+"_checks_"+string(got.UID)[:8]+"/c.log"))
 			t.Errorf("the checks pod %s: %+v\n%s", got.Status.Phase, got.Status.ContainerStatuses, log)
 		}
 	})

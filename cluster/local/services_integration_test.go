@@ -22,6 +22,7 @@ import (
 
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
+	inetns "github.com/netpolcheck/netpolcheck/internal/netns"
 	"github.com/netpolcheck/netpolcheck/matrix"
 )
 
@@ -64,9 +65,9 @@ func TestServicesAndDNS(t *testing.T) {
 	if _, err := c.AddExternal(ctx, "outside", []netip.Addr{netip.MustParseAddr("192.0.2.30")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	outside := c.Externals[len(c.Externals)-1].Netns
+	outside := netns.Path(c.Externals[len(c.Externals)-1].Netns)
 
-	from := func(pod string) source { return source{netns: c.PodNetns(string(pods[pod].UID)), namespace: ns} }
+	from := func(pod string) source { return source{netns: podNetns(t, c, pods[pod]), namespace: ns} }
 	clusterIP := svc.Spec.ClusterIP
 	nodePort := strconv.Itoa(int(svc.Spec.Ports[0].NodePort))
 	const web = ns + "/web"
@@ -170,7 +171,7 @@ func reach(t *testing.T, c *local.Cluster, s source, args ...string) matrix.Resu
 	cmd := exec.Command(filepath.Join(c.BinDir, local.ProbeBinary), args...)
 	var out strings.Builder
 	cmd.Stdout = &out
-	if err := netns.Start(s.netns, cmd); err != nil {
+	if err := inetns.Start(s.netns, cmd); err != nil {
 		t.Fatalf("probing from %s: %v", s.netns, err)
 	}
 	if err := cmd.Wait(); err != nil {

@@ -35,7 +35,7 @@ func TestSidecarNamedPort(t *testing.T) {
 	noErr(t)(client.CoreV1().Pods(ns).Create(ctx, a, metav1.CreateOptions{}))
 	noErr(t)(client.CoreV1().Pods(ns).Create(ctx, probePod(ns, "b", "node1"), metav1.CreateOptions{}))
 	pods := waitRunning(t, client, ns, 2)
-	aIP, bNetns := pods["a"].Status.PodIP, c.PodNetns(string(pods["b"].UID))
+	aIP, bNetns := pods["a"].Status.PodIP, podNetns(t, c, pods["b"])
 	if res := probePort(t, c, bNetns, aIP, "8080", ns+"/a", time.Second); res.Outcome != matrix.Connected {
 		t.Fatalf("before any policy, b -> a:8080 (the sidecar): %s %s", res.Outcome, res.Detail)
 	}

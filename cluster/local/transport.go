@@ -20,7 +20,8 @@ func DNSArgs(namespace string) []string {
 
 // ProbeTransport returns a transport that runs each probe batch inside the
 // source's network namespace: a pod's, found from its UID in podUIDs (by
-// endpoint name), a host-network pod's node's, or an external host's.
+// endpoint name) in its node's filesystem view, a host-network pod's
+// node's, or an external host's.
 // Probes from pods resolve names through the cluster DNS.
 func (c *Cluster) ProbeTransport(podUIDs map[string]string) *transport.LocalNetns {
 	externals := map[string]string{}
@@ -50,7 +51,7 @@ func (c *Cluster) ProbeTransport(podUIDs map[string]string) *transport.LocalNetn
 			if !ok {
 				return "", fmt.Errorf("no pod %s", ep.Name)
 			}
-			return netns.Path(c.PodNetns(uid)), nil
+			return c.PodNetnsPath(ep.Node, uid)
 		},
 		SourceArgs: func(ep matrix.Endpoint) []string {
 			if ep.External {

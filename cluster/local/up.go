@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,7 +23,9 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/kubeletapi"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
 	"github.com/netpolcheck/netpolcheck/cluster/local/nodeagent"
+	"github.com/netpolcheck/netpolcheck/cluster/local/nodefs"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
+	"github.com/netpolcheck/netpolcheck/reference-cni/plugin"
 )
 
 // nodeReadyTimeout bounds the wait for every node agent's first heartbeat,
@@ -238,19 +241,37 @@ func (c *Cluster) startEgressProxy(socket string) error {
 	return c.save()
 }
 
-// startNode writes the node's CNI and kube-proxy configurations and starts,
-// inside the node's namespace, its agent (which forwards the API server into
-// the namespace), route agent, enforcer and kube-proxy.
+// Paths inside every node's filesystem view (package nodefs) where its
+// agent keeps what a kubelet and a container runtime keep on a machine.
+const (
+	nodeCNIConfDir = "/etc/cni/net.d"
+	nodeCNIBinDir  = "/opt/cni/bin"
+	nodeCNICache   = "/var/lib/cni/cache"
+	nodeIPAMDir    = "/var/lib/cni/netpolcheck"
+	nodePodLogs    = "/var/log/pods"
+	nodePodsDir    = "/var/lib/kubelet/pods"
+)
+
+// startNode gives the node its filesystem view, writes its CNI and
+// kube-proxy configurations and starts, inside the node's view and network
+// namespace, its agent (which forwards the API server into the namespace),
+// route agent, enforcer and kube-proxy.
 func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
-	dir := filepath.Join(c.StateDir, "nodes", node.Name)
-	for _, sub := range []string{"net.d", "logs", "cni-cache", "ipam", "pods"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			return err
-		}
-	}
-	conflist := filepath.Join(dir, "net.d", "10-netpolcheck.conflist")
-	if err := writeConflist(conflist, node, filepath.Join(dir, "ipam")); err != nil {
+	dir := c.nodeDir(node.Name)
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return err
+	}
+	// What node processes read from this machine stays visible inside.
+	keep := []string{c.StateDir, c.BinDir, filepath.Dir(opts.kubeProxy), filepath.Dir(opts.coreDNS), filepath.Dir(opts.agnhost)}
+	if err := nodefs.Create(dir, keep); err != nil {
+		return fmt.Errorf("the filesystem view of %s: %w", node.Name, err)
+	}
+	conflist := filepath.Join(nodeCNIConfDir, plugin.ConflistFileName)
+	if err := writeConflist(c.NodeFile(node.Name, conflist), node, nodeIPAMDir); err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(c.BinDir, CNIBinary), c.NodeFile(node.Name, filepath.Join(nodeCNIBinDir, CNIBinary))); err != nil {
+		return fmt.Errorf("installing the CNI plugin on %s: %w", node.Name, err)
 	}
 	proxyConfig, err := writeKubeProxyConfig(dir, node, opts.proxyKubeconfig)
 	if err != nil {
@@ -258,9 +279,9 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	}
 	kube := []string{"--kubeconfig", c.Kubeconfig, "--kube-netns", c.HostNetns}
 	agentArgs := []string{"local", "node-agent", "--node", node.Name, "--node-ip", node.IP.String(),
-		"--pod-netns-prefix", c.Prefix + "pod-", "--cni-conflist", conflist, "--cni-bin-dir", c.BinDir,
-		"--cni-cache-dir", filepath.Join(dir, "cni-cache"), "--probe-binary", filepath.Join(c.BinDir, ProbeBinary),
-		"--log-dir", filepath.Join(dir, "logs", "pods"), "--pods-dir", filepath.Join(dir, "pods"),
+		"--pod-netns-prefix", c.Prefix + "pod-", "--cni-conflist", conflist, "--cni-bin-dir", nodeCNIBinDir,
+		"--cni-cache-dir", nodeCNICache, "--probe-binary", filepath.Join(c.BinDir, ProbeBinary),
+		"--log-dir", nodePodLogs, "--pods-dir", nodePodsDir,
 		"--cluster-dns", ClusterDNSIP, "--cluster-domain", ClusterDomain}
 	kubelet, err := opts.kubeletCredentials(filepath.Join(dir, "pki"), node.Name, net.IP(node.IP.AsSlice()))
 	if err != nil {
@@ -285,7 +306,7 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	}
 	specs := []detached.Spec{
 		{
-			Name: node.Name + "/node-agent", Path: filepath.Join(c.BinDir, CLIBinary),
+			Name: node.Name + "/" + nodeAgentProcess, Path: filepath.Join(c.BinDir, CLIBinary),
 			Args:    append(agentArgs, kube...),
 			LogFile: filepath.Join(dir, "logs", "node-agent.log"),
 		},
@@ -307,7 +328,7 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	}
 	for _, spec := range specs {
 		var p detached.Process
-		err := netns.Do(node.Netns, func() (err error) {
+		err := nodefs.Start(c.NodeNamespace(node.Name), netns.Path(node.Netns), func() (err error) {
 			p, err = detached.Start(spec)
 			return err
 		})
@@ -317,6 +338,27 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 		c.Processes = append(c.Processes, p)
 	}
 	return nil
+}
+
+// copyFile copies an executable.
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return fmt.Errorf("copying %s to %s: %w", from, to, err)
+	}
+	return dst.Close()
 }
 
 func writeConflist(path string, node topology.Node, ipamDir string) error {
@@ -331,6 +373,9 @@ func writeConflist(path string, node topology.Node, ipamDir string) error {
 	}
 	data, err := json.MarshalIndent(conf, "", "  ")
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -375,7 +420,7 @@ func nodeReady(n *corev1.Node, since time.Time) bool {
 // EnforcerReadyFile is the file a node's enforcer writes after its first
 // sync.
 func (c *Cluster) EnforcerReadyFile(node string) string {
-	return filepath.Join(c.StateDir, "nodes", node, "enforcer.ready")
+	return filepath.Join(c.nodeDir(node), "enforcer.ready")
 }
 
 // waitEnforcersSynced waits until every node's enforcer has written its
