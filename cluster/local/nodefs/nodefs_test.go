@@ -80,3 +80,53 @@ func TestViewIsTheNodesOwn(t *testing.T) {
 		t.Errorf("mounts left under %s after Remove:\n%s", base, mounts)
 	}
 }
+
+// TestViewKeepsAStateDirUnderRun builds views whose state directory lies
+// under /run, as the default /run/netpolcheck/NAME does: inside, /run is the
+// node's own, yet the state directory (every node's directory, the other
+// node's pin included) stays visible at its path.
+func TestViewKeepsAStateDirUnderRun(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mount namespaces)")
+	}
+	state, err := os.MkdirTemp("/run", "netpolcheck-nodefs-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(state) })
+	nodes := []string{filepath.Join(state, "nodes", "node1"), filepath.Join(state, "nodes", "node2")}
+	for _, dir := range nodes {
+		if err := Create(dir, []string{state}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = Remove(dir) })
+	}
+	marker := filepath.Base(state) + "-marker"
+	for _, dir := range nodes {
+		err := Do(filepath.Join(dir, NamespaceFile), func() error {
+			for _, node := range nodes {
+				if _, err := os.Stat(filepath.Join(node, RootDir, "run")); err != nil {
+					t.Errorf("inside %s: the state directory is not visible: %v", dir, err)
+				}
+			}
+			return os.WriteFile(filepath.Join("/run", marker), []byte(dir), 0o644)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(filepath.Join(dir, RootDir, "run", marker)); err != nil || string(got) != dir {
+			t.Errorf("%s's /run/%s = %q, %v", dir, marker, got, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join("/run", marker)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("this machine's /run has %s (%v)", marker, err)
+	}
+	for _, dir := range nodes {
+		if err := Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if mounts, _ := os.ReadFile("/proc/thread-self/mountinfo"); strings.Contains(string(mounts), state) {
+		t.Errorf("mounts left under %s after Remove", state)
+	}
+}
