@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,18 +22,25 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 )
 
+// benchPods is how many pods BenchmarkUpAndPodStartup creates at once.
+var benchPods = flag.Int("pods", 150, "BenchmarkUpAndPodStartup: pods created at once per iteration")
+
 // BenchmarkUpAndPodStartup measures, with cached Kubernetes binaries, the
 // time from `local up` to a ready 2-node cluster, and the latency from the
-// create call of each of 50 pods (created at once, spread by the scheduler)
-// to the pod being Running and Ready with an IP, as a watch sees it.
+// create call of each of -pods pods (created at once, spread by the
+// scheduler) to the pod being bound to a node and to it being Running and
+// Ready with an IP, as a watch sees it.
 //
-//	go test ./cluster/local -run '^$' -bench UpAndPodStartup -benchtime 3x
+//	go test ./cluster/local -run '^$' -bench UpAndPodStartup -benchtime 3x -pods 150
 func BenchmarkUpAndPodStartup(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root: the local cluster is made of network namespaces")
 	}
 	bin := buildBinaries(b)
-	var ups, pods []time.Duration
+	if *benchPods <= 0 {
+		b.Fatalf("-pods %d: want at least one pod", *benchPods)
+	}
+	var ups, bound, ready []time.Duration
 	for i := range b.N {
 		name := fmt.Sprintf("b%d-%d", os.Getpid(), i)
 		stateDir := filepath.Join(b.TempDir(), "state")
@@ -42,27 +50,42 @@ func BenchmarkUpAndPodStartup(b *testing.B) {
 			b.Fatal(err)
 		}
 		ups = append(ups, time.Since(started))
-		latencies, err := startPods(c, 50)
+		latencies, err := startPods(c, *benchPods)
 		if downErr := local.Down(context.Background(), name, stateDir); downErr != nil {
 			b.Fatal(downErr)
 		}
 		if err != nil {
 			b.Fatal(err)
 		}
-		pods = append(pods, latencies...)
+		for _, l := range latencies {
+			bound = append(bound, l.bound)
+			ready = append(ready, l.ready)
+		}
 	}
 	slices.Sort(ups)
-	slices.Sort(pods)
 	b.ReportMetric(ups[len(ups)/2].Seconds(), "up-p50-s")
 	b.ReportMetric(ups[len(ups)-1].Seconds(), "up-max-s")
-	b.ReportMetric(pods[len(pods)/2].Seconds(), "pod-p50-s")
-	b.ReportMetric(pods[min(len(pods)-1, len(pods)*99/100)].Seconds(), "pod-p99-s")
-	b.ReportMetric(pods[len(pods)-1].Seconds(), "pod-max-s")
+	reportPercentiles(b, "bound", bound)
+	reportPercentiles(b, "pod", ready)
 }
 
-// startPods creates n probe pods at once and returns each one's latency
-// from its create call to Running and Ready.
-func startPods(c *local.Cluster, n int) ([]time.Duration, error) {
+// reportPercentiles reports the p50, p99 and max of durations, in seconds,
+// as the metrics NAME-p50-s, NAME-p99-s and NAME-max-s.
+func reportPercentiles(b *testing.B, name string, durations []time.Duration) {
+	slices.Sort(durations)
+	n := len(durations)
+	b.ReportMetric(durations[n/2].Seconds(), name+"-p50-s")
+	b.ReportMetric(durations[min(n-1, n*99/100)].Seconds(), name+"-p99-s")
+	b.ReportMetric(durations[n-1].Seconds(), name+"-max-s")
+}
+
+// podLatency is how long after its create call a pod was first seen bound
+// to a node, and Running and Ready with an IP.
+type podLatency struct{ bound, ready time.Duration }
+
+// startPods creates n probe pods at once and returns each one's latencies
+// from its create call.
+func startPods(c *local.Cluster, n int) ([]podLatency, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cfg, err := c.RESTConfig()
@@ -98,7 +121,7 @@ func startPods(c *local.Cluster, n int) ([]time.Duration, error) {
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			pod := probePod(ns, fmt.Sprintf("p%02d", i), "")
+			pod := probePod(ns, fmt.Sprintf("p%03d", i), "")
 			mu.Lock()
 			created[pod.Name] = time.Now()
 			mu.Unlock()
@@ -112,6 +135,7 @@ func startPods(c *local.Cluster, n int) ([]time.Duration, error) {
 	if err := <-errs; err != nil {
 		return nil, err
 	}
+	bound := map[string]time.Duration{}
 	ready := map[string]time.Duration{}
 	for len(ready) < n {
 		select {
@@ -125,23 +149,30 @@ func startPods(c *local.Cluster, n int) ([]time.Duration, error) {
 				return nil, fmt.Errorf("watching pods: %v", apierrors.FromObject(ev.Object))
 			}
 			pod, isPod := ev.Object.(*corev1.Pod)
-			if !isPod || ev.Type == watch.Deleted || pod.Status.PodIP == "" {
+			if !isPod || ev.Type == watch.Deleted {
 				continue
 			}
-			for _, cond := range pod.Status.Conditions {
-				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-					if _, seen := ready[pod.Name]; !seen {
-						mu.Lock()
-						ready[pod.Name] = time.Since(created[pod.Name])
-						mu.Unlock()
-					}
-				}
+			seen := time.Now()
+			if _, ok := bound[pod.Name]; !ok && pod.Spec.NodeName != "" {
+				bound[pod.Name] = seen.Sub(created[pod.Name])
+			}
+			if _, ok := ready[pod.Name]; !ok && pod.Status.PodIP != "" && isReady(pod) {
+				ready[pod.Name] = seen.Sub(created[pod.Name])
 			}
 		}
 	}
-	out := make([]time.Duration, 0, n)
-	for _, d := range ready {
-		out = append(out, d)
+	out := make([]podLatency, 0, n)
+	for name, d := range ready {
+		out = append(out, podLatency{bound: bound[name], ready: d})
 	}
 	return out, nil
+}
+
+func isReady(pod *corev1.Pod) bool {
+	for _, cond := range pod.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
