@@ -14,8 +14,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
@@ -115,25 +119,38 @@ func startPods(c *local.Cluster, n int) ([]podLatency, error) {
 		return nil, err
 	}
 	defer w.Stop()
+	return measureStartup(ctx, client.CoreV1().Pods(ns), w.ResultChan(), n, func(i int) *corev1.Pod {
+		return probePod(ns, fmt.Sprintf("p%03d", i), "")
+	})
+}
+
+// measureStartup creates n pods (newPod(0) to newPod(n-1)) at once and
+// returns each one's latencies from its create call to the first event of
+// events that shows it bound, and Running and Ready with an IP. It reads
+// events while the creates run: a watch left unread stalls.
+func measureStartup(ctx context.Context, pods corev1client.PodInterface, events <-chan watch.Event, n int, newPod func(int) *corev1.Pod) ([]podLatency, error) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx) // ends the creates still running on an early return
+	defer cancel()
 	var mu sync.Mutex
 	created := map[string]time.Time{}
-	var wg sync.WaitGroup
+	createdAt := func(name string) time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return created[name]
+	}
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			pod := probePod(ns, fmt.Sprintf("p%03d", i), "")
+			pod := newPod(i)
 			mu.Lock()
 			created[pod.Name] = time.Now()
 			mu.Unlock()
-			if _, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-				errs <- err
+			if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+				errs <- fmt.Errorf("creating pod %s: %w", pod.Name, err)
 			}
 		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return nil, err
 	}
 	bound := map[string]time.Duration{}
 	ready := map[string]time.Duration{}
@@ -141,7 +158,9 @@ func startPods(c *local.Cluster, n int) ([]podLatency, error) {
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%d of %d pods ready: %w", len(ready), n, ctx.Err())
-		case ev, ok := <-w.ResultChan():
+		case err := <-errs:
+			return nil, err
+		case ev, ok := <-events:
 			if !ok {
 				return nil, fmt.Errorf("the watch ended with %d of %d pods ready", len(ready), n)
 			}
@@ -154,10 +173,10 @@ func startPods(c *local.Cluster, n int) ([]podLatency, error) {
 			}
 			seen := time.Now()
 			if _, ok := bound[pod.Name]; !ok && pod.Spec.NodeName != "" {
-				bound[pod.Name] = seen.Sub(created[pod.Name])
+				bound[pod.Name] = seen.Sub(createdAt(pod.Name))
 			}
 			if _, ok := ready[pod.Name]; !ok && pod.Status.PodIP != "" && isReady(pod) {
-				ready[pod.Name] = seen.Sub(created[pod.Name])
+				ready[pod.Name] = seen.Sub(createdAt(pod.Name))
 			}
 		}
 	}
@@ -175,4 +194,46 @@ func isReady(pod *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// TestMeasureStartupReadsEventsWhileCreating checks that the benchmark reads
+// its watch while it creates the pods. A watch that is not read while events
+// pile up stalls (the API server closes a watcher that falls behind, and the
+// retry watcher reopens it a second later), which adds that stall to every
+// latency measured. Here each create waits until its events are read.
+func TestMeasureStartupReadsEventsWhileCreating(t *testing.T) {
+	const n = 20
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	client := fake.NewClientset()
+	events := make(chan watch.Event) // unbuffered: a send waits for the reader
+	client.PrependReactor("create", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		pod := action.(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
+		running := pod.DeepCopy()
+		running.Spec.NodeName = "node1"
+		running.Status.PodIP = "10.244.1.2"
+		running.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		for _, ev := range []watch.Event{{Type: watch.Added, Object: pod}, {Type: watch.Modified, Object: running}} {
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+				return true, nil, ctx.Err()
+			}
+		}
+		return false, nil, nil
+	})
+	latencies, err := measureStartup(ctx, client.CoreV1().Pods("bench"), events, n, func(i int) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%03d", i), Namespace: "bench"}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(latencies) != n {
+		t.Fatalf("%d latencies, want %d", len(latencies), n)
+	}
+	for _, l := range latencies {
+		if l.bound <= 0 || l.ready < l.bound {
+			t.Errorf("latencies %+v: want 0 < bound <= ready", l)
+		}
+	}
 }
