@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +22,6 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 )
@@ -105,12 +105,10 @@ func startPods(c *local.Cluster, n int) ([]podLatency, error) {
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
-	// A retry watcher resumes where a watch the server closed left off.
-	list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
+	events, err := watchPods(ctx, &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.CoreV1().Pods(ns).List(ctx, o)
+		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return client.CoreV1().Pods(ns).Watch(ctx, o)
 		},
@@ -118,10 +116,38 @@ func startPods(c *local.Cluster, n int) ([]podLatency, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer w.Stop()
-	return measureStartup(ctx, client.CoreV1().Pods(ns), w.ResultChan(), n, func(i int) *corev1.Pod {
+	return measureStartup(ctx, client.CoreV1().Pods(ns), events, n, func(i int) *corev1.Pod {
 		return probePod(ns, fmt.Sprintf("p%03d", i), "")
 	})
+}
+
+// watchPods lists and watches pods with lw until ctx ends, as an informer
+// does, and sends every change as an event. When the server closes the watch
+// (the API server closes a watcher that falls behind a burst of events), it
+// watches again at once from where it left off.
+func watchPods(ctx context.Context, lw cache.ListerWatcher) (<-chan watch.Event, error) {
+	events := make(chan watch.Event)
+	send := func(typ watch.EventType, obj any) {
+		if o, ok := obj.(runtime.Object); ok {
+			select {
+			case events <- watch.Event{Type: typ, Object: o}:
+			case <-ctx.Done():
+			}
+		}
+	}
+	informer := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{})
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { send(watch.Added, obj) },
+		UpdateFunc: func(_, obj any) { send(watch.Modified, obj) },
+		DeleteFunc: func(obj any) { send(watch.Deleted, obj) },
+	}); err != nil {
+		return nil, fmt.Errorf("watching pods: %w", err)
+	}
+	go informer.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		return nil, fmt.Errorf("listing pods: %w", ctx.Err())
+	}
+	return events, nil
 }
 
 // measureStartup creates n pods (newPod(0) to newPod(n-1)) at once and
@@ -235,5 +261,68 @@ func TestMeasureStartupReadsEventsWhileCreating(t *testing.T) {
 		if l.bound <= 0 || l.ready < l.bound {
 			t.Errorf("latencies %+v: want 0 < bound <= ready", l)
 		}
+	}
+}
+
+// TestWatchPodsResumesAtOnce checks that the benchmark's watch, closed by
+// the server, resumes at once: a retry watcher waits a second first, which
+// added that second to the latencies of the pods whose events came after.
+func TestWatchPodsResumesAtOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p000", Namespace: "bench", ResourceVersion: "2"}}
+	running := pod.DeepCopy()
+	running.ResourceVersion = "3"
+	running.Spec.NodeName = "node1"
+	var mu sync.Mutex
+	var closed time.Time
+	watches := 0
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+			return &corev1.PodList{ListMeta: metav1.ListMeta{ResourceVersion: "1"}}, nil
+		},
+		WatchFuncWithContext: func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			watches++
+			w := watch.NewFakeWithChanSize(2, false)
+			switch watches {
+			case 1: // the (empty) initial list, one event, then the server closes the watch
+				if o.SendInitialEvents != nil && *o.SendInitialEvents {
+					w.Action(watch.Bookmark, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "1",
+						Annotations: map[string]string{metav1.InitialEventsAnnotationKey: "true"}}})
+				}
+				w.Add(pod)
+				go func() {
+					time.Sleep(100 * time.Millisecond)
+					mu.Lock()
+					closed = time.Now()
+					mu.Unlock()
+					w.Stop()
+				}()
+			case 2:
+				w.Modify(running)
+			}
+			return w, nil
+		},
+	}
+	events, err := watchPods(ctx, lw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want := range 2 {
+		select {
+		case ev := <-events:
+			if got := ev.Object.(*corev1.Pod).ResourceVersion; got != strconv.Itoa(want+2) {
+				t.Fatalf("event %d: resource version %s, want %d", want, got, want+2)
+			}
+		case <-ctx.Done():
+			t.Fatalf("event %d: %v", want, ctx.Err())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if took := time.Since(closed); took > 500*time.Millisecond {
+		t.Errorf("the event after the watch closed came %s later, want at once", took.Round(time.Millisecond))
 	}
 }
