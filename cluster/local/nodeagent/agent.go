@@ -101,7 +101,7 @@ type Config struct {
 	KubeletAPI *KubeletAPI
 	// Workers realize pods in parallel (default 32). A pod's start mostly
 	// waits (for the API server, the CNI plugin, its servers to listen): with
-	// 8, 75 pods bound to one node at once waited up to 4 s in the queue.
+	// 8, 75 pods bound to one node at once waited up to 5 s in the queue.
 	Workers int
 	Log     *slog.Logger
 }
