@@ -2,10 +2,12 @@ package local_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -13,26 +15,36 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 )
 
+// benchPods is how many pods BenchmarkUpAndPodStartup creates at once.
+var benchPods = flag.Int("pods", 150, "BenchmarkUpAndPodStartup: pods created at once per iteration")
+
 // BenchmarkUpAndPodStartup measures, with cached Kubernetes binaries, the
 // time from `local up` to a ready 2-node cluster, and the latency from the
-// create call of each of 50 pods (created at once, spread by the scheduler)
-// to the pod being Running and Ready with an IP, as a watch sees it.
+// create call of each of -pods pods (created at once, spread by the
+// scheduler) to the pod being bound to a node and to it being Running and
+// Ready with an IP, as a watch sees it.
 //
-//	go test ./cluster/local -run '^$' -bench UpAndPodStartup -benchtime 3x
+//	go test ./cluster/local -run '^$' -bench UpAndPodStartup -benchtime 3x -pods 150
 func BenchmarkUpAndPodStartup(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root: the local cluster is made of network namespaces")
 	}
 	bin := buildBinaries(b)
-	var ups, pods []time.Duration
+	if *benchPods <= 0 {
+		b.Fatalf("-pods %d: want at least one pod", *benchPods)
+	}
+	var ups, bound, ready []time.Duration
 	for i := range b.N {
 		name := fmt.Sprintf("b%d-%d", os.Getpid(), i)
 		stateDir := filepath.Join(b.TempDir(), "state")
@@ -42,27 +54,42 @@ func BenchmarkUpAndPodStartup(b *testing.B) {
 			b.Fatal(err)
 		}
 		ups = append(ups, time.Since(started))
-		latencies, err := startPods(c, 50)
+		latencies, err := startPods(c, *benchPods)
 		if downErr := local.Down(context.Background(), name, stateDir); downErr != nil {
 			b.Fatal(downErr)
 		}
 		if err != nil {
 			b.Fatal(err)
 		}
-		pods = append(pods, latencies...)
+		for _, l := range latencies {
+			bound = append(bound, l.bound)
+			ready = append(ready, l.ready)
+		}
 	}
 	slices.Sort(ups)
-	slices.Sort(pods)
 	b.ReportMetric(ups[len(ups)/2].Seconds(), "up-p50-s")
 	b.ReportMetric(ups[len(ups)-1].Seconds(), "up-max-s")
-	b.ReportMetric(pods[len(pods)/2].Seconds(), "pod-p50-s")
-	b.ReportMetric(pods[min(len(pods)-1, len(pods)*99/100)].Seconds(), "pod-p99-s")
-	b.ReportMetric(pods[len(pods)-1].Seconds(), "pod-max-s")
+	reportPercentiles(b, "bound", bound)
+	reportPercentiles(b, "pod", ready)
 }
 
-// startPods creates n probe pods at once and returns each one's latency
-// from its create call to Running and Ready.
-func startPods(c *local.Cluster, n int) ([]time.Duration, error) {
+// reportPercentiles reports the p50, p99 and max of durations, in seconds,
+// as the metrics NAME-p50-s, NAME-p99-s and NAME-max-s.
+func reportPercentiles(b *testing.B, name string, durations []time.Duration) {
+	slices.Sort(durations)
+	n := len(durations)
+	b.ReportMetric(durations[n/2].Seconds(), name+"-p50-s")
+	b.ReportMetric(durations[min(n-1, n*99/100)].Seconds(), name+"-p99-s")
+	b.ReportMetric(durations[n-1].Seconds(), name+"-max-s")
+}
+
+// podLatency is how long after its create call a pod was first seen bound
+// to a node, and Running and Ready with an IP.
+type podLatency struct{ bound, ready time.Duration }
+
+// startPods creates n probe pods at once and returns each one's latencies
+// from its create call.
+func startPods(c *local.Cluster, n int) ([]podLatency, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cfg, err := c.RESTConfig()
@@ -78,12 +105,10 @@ func startPods(c *local.Cluster, n int) ([]time.Duration, error) {
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
-	// A retry watcher resumes where a watch the server closed left off.
-	list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
+	events, err := watchPods(ctx, &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return client.CoreV1().Pods(ns).List(ctx, o)
+		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return client.CoreV1().Pods(ns).Watch(ctx, o)
 		},
@@ -91,33 +116,77 @@ func startPods(c *local.Cluster, n int) ([]time.Duration, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer w.Stop()
+	return measureStartup(ctx, client.CoreV1().Pods(ns), events, n, func(i int) *corev1.Pod {
+		return probePod(ns, fmt.Sprintf("p%03d", i), "")
+	})
+}
+
+// watchPods lists and watches pods with lw until ctx ends, as an informer
+// does, and sends every change as an event. When the server closes the watch
+// (the API server closes a watcher that falls behind a burst of events), it
+// watches again at once from where it left off.
+func watchPods(ctx context.Context, lw cache.ListerWatcher) (<-chan watch.Event, error) {
+	events := make(chan watch.Event)
+	send := func(typ watch.EventType, obj any) {
+		if o, ok := obj.(runtime.Object); ok {
+			select {
+			case events <- watch.Event{Type: typ, Object: o}:
+			case <-ctx.Done():
+			}
+		}
+	}
+	informer := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{})
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { send(watch.Added, obj) },
+		UpdateFunc: func(_, obj any) { send(watch.Modified, obj) },
+		DeleteFunc: func(obj any) { send(watch.Deleted, obj) },
+	}); err != nil {
+		return nil, fmt.Errorf("watching pods: %w", err)
+	}
+	go informer.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		return nil, fmt.Errorf("listing pods: %w", ctx.Err())
+	}
+	return events, nil
+}
+
+// measureStartup creates n pods (newPod(0) to newPod(n-1)) at once and
+// returns each one's latencies from its create call to the first event of
+// events that shows it bound, and Running and Ready with an IP. It reads
+// events while the creates run: a watch left unread stalls.
+func measureStartup(ctx context.Context, pods corev1client.PodInterface, events <-chan watch.Event, n int, newPod func(int) *corev1.Pod) ([]podLatency, error) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx) // ends the creates still running on an early return
+	defer cancel()
 	var mu sync.Mutex
 	created := map[string]time.Time{}
-	var wg sync.WaitGroup
+	createdAt := func(name string) time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return created[name]
+	}
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			pod := probePod(ns, fmt.Sprintf("p%02d", i), "")
+			pod := newPod(i)
 			mu.Lock()
 			created[pod.Name] = time.Now()
 			mu.Unlock()
-			if _, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-				errs <- err
+			if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+				errs <- fmt.Errorf("creating pod %s: %w", pod.Name, err)
 			}
 		})
 	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return nil, err
-	}
+	bound := map[string]time.Duration{}
 	ready := map[string]time.Duration{}
 	for len(ready) < n {
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%d of %d pods ready: %w", len(ready), n, ctx.Err())
-		case ev, ok := <-w.ResultChan():
+		case err := <-errs:
+			return nil, err
+		case ev, ok := <-events:
 			if !ok {
 				return nil, fmt.Errorf("the watch ended with %d of %d pods ready", len(ready), n)
 			}
@@ -125,23 +194,135 @@ func startPods(c *local.Cluster, n int) ([]time.Duration, error) {
 				return nil, fmt.Errorf("watching pods: %v", apierrors.FromObject(ev.Object))
 			}
 			pod, isPod := ev.Object.(*corev1.Pod)
-			if !isPod || ev.Type == watch.Deleted || pod.Status.PodIP == "" {
+			if !isPod || ev.Type == watch.Deleted {
 				continue
 			}
-			for _, cond := range pod.Status.Conditions {
-				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-					if _, seen := ready[pod.Name]; !seen {
-						mu.Lock()
-						ready[pod.Name] = time.Since(created[pod.Name])
-						mu.Unlock()
-					}
-				}
+			seen := time.Now()
+			if _, ok := bound[pod.Name]; !ok && pod.Spec.NodeName != "" {
+				bound[pod.Name] = seen.Sub(createdAt(pod.Name))
+			}
+			if _, ok := ready[pod.Name]; !ok && pod.Status.PodIP != "" && isReady(pod) {
+				ready[pod.Name] = seen.Sub(createdAt(pod.Name))
 			}
 		}
 	}
-	out := make([]time.Duration, 0, n)
-	for _, d := range ready {
-		out = append(out, d)
+	out := make([]podLatency, 0, n)
+	for name, d := range ready {
+		out = append(out, podLatency{bound: bound[name], ready: d})
 	}
 	return out, nil
+}
+
+func isReady(pod *corev1.Pod) bool {
+	for _, cond := range pod.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// TestMeasureStartupReadsEventsWhileCreating checks that the benchmark reads
+// its watch while it creates the pods. A watch that is not read while events
+// pile up stalls (the API server closes a watcher that falls behind, and the
+// retry watcher reopens it a second later), which adds that stall to every
+// latency measured. Here each create waits until its events are read.
+func TestMeasureStartupReadsEventsWhileCreating(t *testing.T) {
+	const n = 20
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	client := fake.NewClientset()
+	events := make(chan watch.Event) // unbuffered: a send waits for the reader
+	client.PrependReactor("create", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		pod := action.(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
+		running := pod.DeepCopy()
+		running.Spec.NodeName = "node1"
+		running.Status.PodIP = "10.244.1.2"
+		running.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		for _, ev := range []watch.Event{{Type: watch.Added, Object: pod}, {Type: watch.Modified, Object: running}} {
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+				return true, nil, ctx.Err()
+			}
+		}
+		return false, nil, nil
+	})
+	latencies, err := measureStartup(ctx, client.CoreV1().Pods("bench"), events, n, func(i int) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%03d", i), Namespace: "bench"}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(latencies) != n {
+		t.Fatalf("%d latencies, want %d", len(latencies), n)
+	}
+	for _, l := range latencies {
+		if l.bound <= 0 || l.ready < l.bound {
+			t.Errorf("latencies %+v: want 0 < bound <= ready", l)
+		}
+	}
+}
+
+// TestWatchPodsResumesAtOnce checks that the benchmark's watch, closed by
+// the server, resumes at once: a retry watcher waits a second first, which
+// added that second to the latencies of the pods whose events came after.
+func TestWatchPodsResumesAtOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p000", Namespace: "bench", ResourceVersion: "2"}}
+	running := pod.DeepCopy()
+	running.ResourceVersion = "3"
+	running.Spec.NodeName = "node1"
+	var mu sync.Mutex
+	var closed time.Time
+	watches := 0
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+			return &corev1.PodList{ListMeta: metav1.ListMeta{ResourceVersion: "1"}}, nil
+		},
+		WatchFuncWithContext: func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			watches++
+			w := watch.NewFakeWithChanSize(2, false)
+			switch watches {
+			case 1: // the (empty) initial list, one event, then the server closes the watch
+				if o.SendInitialEvents != nil && *o.SendInitialEvents {
+					w.Action(watch.Bookmark, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "1",
+						Annotations: map[string]string{metav1.InitialEventsAnnotationKey: "true"}}})
+				}
+				w.Add(pod)
+				go func() {
+					time.Sleep(100 * time.Millisecond)
+					mu.Lock()
+					closed = time.Now()
+					mu.Unlock()
+					w.Stop()
+				}()
+			case 2:
+				w.Modify(running)
+			}
+			return w, nil
+		},
+	}
+	events, err := watchPods(ctx, lw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want := range 2 {
+		select {
+		case ev := <-events:
+			if got := ev.Object.(*corev1.Pod).ResourceVersion; got != strconv.Itoa(want+2) {
+				t.Fatalf("event %d: resource version %s, want %d", want, got, want+2)
+			}
+		case <-ctx.Done():
+			t.Fatalf("event %d: %v", want, ctx.Err())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if took := time.Since(closed); took > 500*time.Millisecond {
+		t.Errorf("the event after the watch closed came %s later, want at once", took.Round(time.Millisecond))
+	}
 }

@@ -104,3 +104,15 @@ func TestKubeletAccessGoesThroughTheEgressProxy(t *testing.T) {
 		t.Error("an egress selector without a socket")
 	}
 }
+
+// The scheduler binds each pod with a request of its own: at its default
+// client limits (50 a second, bursts of 100) a burst of 150 pods waited for
+// its bindings.
+func TestSchedulerBindsABurstWithoutClientThrottling(t *testing.T) {
+	args := strings.Join(schedulerArgs(credentials{}, ports{}), " ")
+	for _, want := range []string{"--kube-api-qps=500", "--kube-api-burst=1000"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("kube-scheduler arguments lack %s: %s", want, args)
+		}
+	}
+}

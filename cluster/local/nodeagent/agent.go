@@ -99,7 +99,9 @@ type Config struct {
 	// KubeletAPI, when set, is the node's kubelet API, served while the
 	// agent runs.
 	KubeletAPI *KubeletAPI
-	// Workers realize pods in parallel (default 8).
+	// Workers realize pods in parallel (default 32). A pod's start mostly
+	// waits (for the API server, the CNI plugin, its servers to listen): with
+	// 8, 75 pods bound to one node at once waited up to 5 s in the queue.
 	Workers int
 	Log     *slog.Logger
 }
@@ -126,7 +128,7 @@ func New(client kubernetes.Interface, cfg Config) (*Agent, error) {
 		return nil, errors.New("node agent: node name, pod namespace prefix, probe binary, log dir, pods dir and container init are required")
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+		cfg.Workers = 32
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
