@@ -52,17 +52,20 @@ type prober struct {
 }
 
 // startupGate says which run of a container its startup probe has passed
-// (nil: the container has no startup probe, every run is started).
+// (nil: the container has no startup probe, every run is started), and
+// wakes the container's readiness prober when it does.
 type startupGate struct {
 	mu     sync.Mutex
 	passed int // the run (restarts before it) that passed; -1: none yet
+	// opened is closed when a run passes, then replaced for the next one.
+	opened chan struct{}
 }
 
 func newStartupGate(c *corev1.Container) *startupGate {
 	if c.StartupProbe == nil {
 		return nil
 	}
-	return &startupGate{passed: -1}
+	return &startupGate{passed: -1, opened: make(chan struct{})}
 }
 
 // open says whether run of the container has started.
@@ -78,7 +81,20 @@ func (g *startupGate) open(run int) bool {
 func (g *startupGate) pass(run int) {
 	g.mu.Lock()
 	g.passed = run
+	close(g.opened)
+	g.opened = make(chan struct{})
 	g.mu.Unlock()
+}
+
+// wake is closed when the next run passes (nil, never closed, without a
+// gate).
+func (g *startupGate) wake() <-chan struct{} {
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.opened
 }
 
 // startsAs is a container's started and ready when a run of it begins:
@@ -142,10 +158,18 @@ func (a *Agent) loop(rt *podRuntime, pr *prober) {
 	ready, killed := false, false
 	wait := delay
 	for {
+		// A readiness prober waiting for the startup probe runs as soon
+		// as it passes, as the kubelet triggers a readiness run then,
+		// rather than up to a period later.
+		var gateOpened <-chan struct{}
+		if pr.kind == readiness && !pr.started.open(run) {
+			gateOpened = pr.started.wake()
+		}
 		select {
 		case <-rt.done.Done():
 			return
 		case <-time.After(wait):
+		case <-gateOpened:
 		}
 		wait = period
 		if r := pr.proc.run(); r != run {

@@ -247,3 +247,38 @@ func TestReadinessAfterRestart(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A readiness probe held off by a startup probe runs as soon as the startup
+// probe passes, as the kubelet triggers it, not a readiness period later.
+func TestReadinessRunsWhenStartupPasses(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mount namespaces)")
+	}
+	exec := func(command string, period int32) *corev1.Probe {
+		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", command}}},
+			PeriodSeconds: period}
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "gated", Namespace: "ns", UID: types.UID("uid-gated")},
+		Spec: corev1.PodSpec{NodeName: "n1", HostNetwork: true, Containers: []corev1.Container{
+			{Name: "c", Image: "ghcr.io/netpolcheck/netpolcheck:dev", Command: []string{"/bin/sh", "-c", "sleep 60"},
+				StartupProbe: exec("true", 1), ReadinessProbe: exec("true", 30)},
+		}},
+	}
+	a := hostAgent(t, "/bin/true", pod)
+	t.Cleanup(func() { _ = a.stopAll() })
+	start := time.Now()
+	if err := a.sync(context.Background(), podKey("ns", "gated")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		pod, s := podStatus(t, a, "ns", "gated")
+		if s["c"].Ready && podReady(pod) {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("not ready 5s after start with a startup probe that passes at once (readiness period 30s): %+v", s["c"])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
