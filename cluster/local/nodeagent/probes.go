@@ -200,8 +200,10 @@ func (a *Agent) loop(rt *podRuntime, pr *prober) {
 		switch pr.kind {
 		case startup:
 			if okRun >= successes {
-				pr.started.pass(run)
+				// Reported before the gate wakes the readiness prober,
+				// whose result must come after it.
 				a.setStarted(rt, pr.container)
+				pr.started.pass(run)
 			} else if failRun >= failures {
 				a.cfg.Log.Warn("startup probe failed, killing the container", "pod", rt.key, "container", pr.container.Name, "err", err)
 				pr.proc.kill()
@@ -239,7 +241,8 @@ func (a *Agent) setReady(rt *podRuntime, container string, ready bool) {
 }
 
 // setStarted reports the container started once its startup probe passed,
-// and ready with it when no readiness probe has to pass too.
+// and ready with it when no readiness probe has to pass too; it leaves
+// Ready to the readiness probe otherwise.
 func (a *Agent) setStarted(rt *podRuntime, c *corev1.Container) {
 	select {
 	case <-rt.running:
@@ -250,7 +253,9 @@ func (a *Agent) setStarted(rt *podRuntime, c *corev1.Container) {
 		if s.State.Running != nil {
 			started := true
 			s.Started = &started
-			s.Ready = c.ReadinessProbe == nil
+			if c.ReadinessProbe == nil {
+				s.Ready = true // else the readiness probe says, once it ran
+			}
 		}
 	})
 }

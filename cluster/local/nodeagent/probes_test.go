@@ -281,4 +281,11 @@ func TestReadinessRunsWhenStartupPasses(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// And it stays ready: reporting the container started must not undo
+	// the readiness probe's result when that came first.
+	for settle := time.Now(); time.Since(settle) < 2*time.Second; time.Sleep(50 * time.Millisecond) {
+		if pod, s := podStatus(t, a, "ns", "gated"); !s["c"].Ready || !podReady(pod) {
+			t.Fatalf("ready, then not ready with its probes passing: %+v", s["c"])
+		}
+	}
 }
