@@ -160,6 +160,14 @@ func serveLogs(w http.ResponseWriter, r *http.Request, rt Runtime, log *slog.Log
 		return
 	}
 	defer f.Close()
+	// What the log holds now is what tail and the first read select; what
+	// is written from here on is followed, even if it lands before the
+	// first read gets there.
+	st, err := f.Stat()
+	if err != nil {
+		http.Error(w, fmt.Sprintf("container %s: reading its log: %v", ref, err), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
@@ -167,7 +175,7 @@ func serveLogs(w http.ResponseWriter, r *http.Request, rt Runtime, log *slog.Log
 	if fl, ok := w.(http.Flusher); ok {
 		fl.Flush()
 	}
-	if err := writeLog(r.Context(), flushWriter{w}, f, file.Done, q); err != nil && r.Context().Err() == nil {
+	if err := writeLog(r.Context(), flushWriter{w}, f, st.Size(), file.Done, q); err != nil && r.Context().Err() == nil {
 		log.Warn("serving container log", "container", ref.String(), "err", err)
 	}
 }
@@ -187,10 +195,11 @@ func (f flushWriter) Write(p []byte) (int, error) {
 var errLimit = errors.New("byte limit reached")
 
 // writeLog writes the entries of the log in f that q selects: the last
-// q.tail of those already there, then, when following, every new one until
-// done is closed and everything is read, or ctx ends.
-func writeLog(ctx context.Context, w io.Writer, f io.Reader, done <-chan struct{}, q logQuery) error {
-	r := bufio.NewReader(f)
+// q.tail of those in its first size bytes (what it held when asked), then,
+// when following, every later one until done is closed and everything is
+// read, or ctx ends.
+func writeLog(ctx context.Context, w io.Writer, f io.Reader, size int64, done <-chan struct{}, q logQuery) error {
+	r := bufio.NewReader(io.LimitReader(f, size))
 	var written int64
 	emit := func(e entry) error {
 		if !q.since.IsZero() && e.time.Before(q.since) {
@@ -248,6 +257,8 @@ func writeLog(ctx context.Context, w io.Writer, f io.Reader, done <-chan struct{
 	if !q.follow {
 		return nil
 	}
+	// The limited reader read exactly size bytes of f: go on from there.
+	r = bufio.NewReader(f)
 	ticker := time.NewTicker(followPoll)
 	defer ticker.Stop()
 	finished := false
