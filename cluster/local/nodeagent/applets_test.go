@@ -1,7 +1,6 @@
 package nodeagent
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,19 +73,7 @@ func TestContainerInitApplets(t *testing.T) {
 		Argv: []string{"sh", "-c", `readlink /bin/sh; readlink /bin/wget; readlink /proc/$$/exe; touch /bin/npc-test 2>/dev/null && echo writable || echo read-only`},
 		Env:  []string{"PATH=" + defaultPath},
 	}
-	specFile := filepath.Join(dir, "spec.json")
-	if err := writeContainerSpec(specFile, spec); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], containerInitArg, specFile)
-	cmd.Env = []string{}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("container: %v\n%s", err, stderr.String())
-	}
+	out := runContainerInit(t, dir, spec, syscall.CLONE_NEWNS)
 	want := busybox + "\n" + busybox + "\n" + busybox + "\nread-only"
 	if got := strings.TrimSpace(string(out)); got != want {
 		t.Errorf("the container saw\n%s\nwant\n%s", got, want)

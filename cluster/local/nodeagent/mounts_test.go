@@ -69,19 +69,7 @@ func TestContainerInit(t *testing.T) {
 		Env:  []string{"PATH=" + defaultPath, "ONLY=this"},
 		Dir:  "/var/npc-test-workdir",
 	}
-	specFile := filepath.Join(dir, "spec.json")
-	if err := writeContainerSpec(specFile, spec); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], containerInitArg, specFile)
-	cmd.Env = []string{}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("container: %v\n%s", err, stderr.String())
-	}
+	out := runContainerInit(t, dir, spec, syscall.CLONE_NEWNS|syscall.CLONE_NEWUTS)
 	want := "from the volume|image file|nameserver 10.96.0.10|pod-a|/var/npc-test-workdir|0|ONLY=this PATH=" + defaultPath + " PWD=/var/npc-test-workdir"
 	if got := strings.TrimSpace(string(out)); got != strings.TrimSpace(want) {
 		t.Errorf("the container saw\n%s\nwant\n%s", got, want)
@@ -125,20 +113,29 @@ func TestContainerInitMountsADirectoryHoldingItsRoot(t *testing.T) {
 		Argv: []string{"sh", "-c", "cat /npc-test-volume/key; echo; cat /npc-test-host/lib/volume/key"},
 		Env:  []string{"PATH=" + defaultPath},
 	}
+	out := runContainerInit(t, dir, spec, syscall.CLONE_NEWNS)
+	if got := strings.TrimSpace(string(out)); got != "from the volume\nfrom the volume" {
+		t.Errorf("the container saw %q", got)
+	}
+}
+
+// runContainerInit runs the container-init shim on spec (written to dir) in
+// new namespaces of cloneflags, with an empty environment, and returns its
+// standard output; it fails the test when the shim fails.
+func runContainerInit(t *testing.T, dir string, spec containerSpec, cloneflags uintptr) []byte {
+	t.Helper()
 	specFile := filepath.Join(dir, "spec.json")
 	if err := writeContainerSpec(specFile, spec); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], containerInitArg, specFile)
 	cmd.Env = []string{}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneflags}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("container: %v\n%s", err, stderr.String())
 	}
-	if got := strings.TrimSpace(string(out)); got != "from the volume\nfrom the volume" {
-		t.Errorf("the container saw %q", got)
-	}
+	return out
 }
