@@ -32,7 +32,6 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
 	"github.com/netpolcheck/netpolcheck/cluster/local/nodefs"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
-	nspath "github.com/netpolcheck/netpolcheck/internal/netns"
 )
 
 // Defaults.
@@ -247,11 +246,6 @@ func (c *Cluster) alive() (detached.Process, bool) {
 	}
 	return detached.Process{}, false
 }
-
-// bindHostNetns makes path a bind mount of this process's network namespace,
-// the namespace the cluster's host-network components run in; Down deletes
-// it.
-func bindHostNetns(path string) error { return nspath.Bind(path) }
 
 func prefixFor(name string) string { return "npc-" + name + "-" }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
+	"github.com/netpolcheck/netpolcheck/internal/gobuild"
 	inetns "github.com/netpolcheck/netpolcheck/internal/netns"
 	"github.com/netpolcheck/netpolcheck/matrix"
 )
@@ -29,10 +30,8 @@ import (
 func buildBinaries(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/netpolcheck/netpolcheck/cmd/...")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the binaries: %v\n%s", err, out)
+	if err := gobuild.Commands(dir, "github.com/netpolcheck/netpolcheck/cmd/..."); err != nil {
+		t.Fatalf("building the binaries: %v", err)
 	}
 	return dir
 }

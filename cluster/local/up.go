@@ -25,6 +25,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/nodeagent"
 	"github.com/netpolcheck/netpolcheck/cluster/local/nodefs"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
+	nspath "github.com/netpolcheck/netpolcheck/internal/netns"
 	"github.com/netpolcheck/netpolcheck/reference-cni/plugin"
 )
 
@@ -114,8 +115,10 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.save(); err != nil {
 		return nil, err
 	}
-	if err := bindHostNetns(c.HostNetns); err != nil {
-		return nil, err
+	// The namespace the cluster's host-network components run in, bound
+	// at a path of the state directory; Down deletes it.
+	if err := nspath.Bind(c.HostNetns); err != nil {
+		return nil, fmt.Errorf("binding this process's network namespace at %s: %w", c.HostNetns, err)
 	}
 	progress("creating %d nodes as network namespaces (%s*)", opts.Nodes, c.Prefix)
 	network, err := topology.Create(c.Prefix, opts.Nodes)

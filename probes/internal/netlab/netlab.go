@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpolcheck/netpolcheck/internal/gobuild"
 	"github.com/netpolcheck/netpolcheck/internal/netns"
 	"github.com/netpolcheck/netpolcheck/internal/netns/netnstest"
 	"github.com/netpolcheck/netpolcheck/matrix"
@@ -32,17 +32,10 @@ import (
 // BuildProbe builds cmd/netpolcheck-probe statically into dir and returns
 // the binary's path.
 func BuildProbe(dir string) (string, error) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	if err := gobuild.Commands(dir, "github.com/netpolcheck/netpolcheck/cmd/netpolcheck-probe"); err != nil {
+		return "", err
 	}
-	bin := filepath.Join(dir, "netpolcheck-probe")
-	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/netpolcheck/netpolcheck/cmd/netpolcheck-probe")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building netpolcheck-probe: %w\n%s", err, out)
-	}
-	return bin, nil
+	return filepath.Join(dir, "netpolcheck-probe"), nil
 }
 
 // Node is one endpoint's namespace.

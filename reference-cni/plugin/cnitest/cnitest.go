@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpolcheck/netpolcheck/internal/gobuild"
 	"github.com/netpolcheck/netpolcheck/internal/netns"
 )
 
@@ -45,12 +46,10 @@ func WaitLinkLocal(t testing.TB, netnsName, link string) {
 // into dir and returns the binary's path, named after the package's last
 // path element.
 func BuildBinary(pkg, dir string) (string, error) {
-	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	if output, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %w: %s", pkg, err, output)
+	if err := gobuild.Commands(dir, pkg); err != nil {
+		return "", err
 	}
-	return out, nil
+	return filepath.Join(dir, filepath.Base(pkg)), nil
 }
 
 // ServeTCP listens on addr inside the namespace at netnsPath and answers
