@@ -51,6 +51,10 @@ type podRuntime struct {
 	containers []string
 	// pod is the pod as it was started.
 	pod *corev1.Pod
+	// finished counts the containers (not sidecars) that terminated for
+	// good; mu guards it.
+	mu       sync.Mutex
+	finished int
 }
 
 // process is one container's process (its shim, which execs the
@@ -76,10 +80,12 @@ type process struct {
 	cmd      *exec.Cmd
 	stopped  bool
 	exited   chan struct{}
-	restarts int    // runs before the current one
-	logPath  string // the current run's log
-	log      *containerLog
-	stdin    io.WriteCloser // nil without openStdin, or once closed
+	restarts int // runs before the current one
+	// startedAt is when the current run started.
+	startedAt time.Time
+	logPath   string // the current run's log
+	log       *containerLog
+	stdin     io.WriteCloser // nil without openStdin, or once closed
 	// exit is set once the container exited for good (see restarts).
 	exit *corev1.ContainerStateTerminated
 }
@@ -282,13 +288,13 @@ func (a *Agent) startProcess(rt *podRuntime, p *process) error {
 		return fmt.Errorf("starting %s: %w", strings.Join(p.argv, " "), err)
 	}
 	exited := make(chan struct{})
+	started := time.Now()
 	p.mu.Lock()
-	p.cmd, p.exited, p.log, p.logPath, p.stdin = cmd, exited, log, path, stdin
+	p.cmd, p.exited, p.log, p.logPath, p.stdin, p.startedAt = cmd, exited, log, path, stdin, started
 	p.mu.Unlock()
 	if !p.waitsForReady {
 		closeOnce(p.ready)
 	}
-	started := time.Now()
 	go func() {
 		_ = cmd.Wait() // the exit is in cmd.ProcessState
 		log.close()

@@ -53,7 +53,7 @@ func (a *Agent) afterExit(rt *podRuntime, p *process, started time.Time, state *
 	now := time.Now()
 	code := exitCode(state)
 	term := terminated(code, started, now)
-	restart := restarts(rt.restartPolicy, state)
+	restart := restarts(rt.restartPolicy, p.spec, state)
 	p.mu.Lock()
 	if now.Sub(started) >= backoffReset {
 		p.backoffs = 0
@@ -80,6 +80,9 @@ func (a *Agent) afterExit(rt *podRuntime, p *process, started time.Time, state *
 		}
 	})
 	if !restart {
+		if rt.completed(p) {
+			a.stopSidecars(rt)
+		}
 		return
 	}
 	select {

@@ -1,6 +1,9 @@
 package nodeagent
 
 import (
+	"slices"
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -49,4 +52,38 @@ func initContainerStatuses(spec *corev1.PodSpec, completed []corev1.ContainerSta
 		})
 	}
 	return out
+}
+
+// completed counts p, a container that terminated for good, and reports
+// whether it was the pod's last container (sidecars aside) to do so.
+func (rt *podRuntime) completed(p *process) bool {
+	if matrix.IsSidecar(p.spec) {
+		return false
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.finished++
+	return rt.finished == len(rt.pod.Spec.Containers)
+}
+
+// stopSidecars ends a pod whose containers have all completed, as a kubelet
+// does: its sidecars are stopped in the reverse of their order and
+// reported terminated. The pod's phase follows its containers alone.
+func (a *Agent) stopSidecars(rt *podRuntime) {
+	for _, p := range slices.Backward(rt.procs) {
+		if !matrix.IsSidecar(p.spec) {
+			continue
+		}
+		p.stop()
+		p.mu.Lock()
+		cmd, started := p.cmd, p.startedAt
+		p.mu.Unlock()
+		if cmd == nil || cmd.ProcessState == nil {
+			continue
+		}
+		term := terminated(exitCode(cmd.ProcessState), started, time.Now())
+		a.reportContainer(rt, p.container, func(s *corev1.ContainerStatus) {
+			s.Ready, s.State = false, corev1.ContainerState{Terminated: term}
+		})
+	}
 }

@@ -124,3 +124,89 @@ func TestSidecarStatus(t *testing.T) {
 		t.Errorf("initContainerStatuses of %v, want setup, proxy", names)
 	}
 }
+
+// sidecarPod is a hostNetwork pod with restartPolicy policy, one sidecar
+// running sidecarScript and one container running mainScript.
+func sidecarPod(name string, policy corev1.RestartPolicy, sidecarScript, mainScript string) *corev1.Pod {
+	always := corev1.ContainerRestartPolicyAlways
+	image := "ghcr.io/netpolcheck/netpolcheck:dev"
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID("uid-" + name)},
+		Spec: corev1.PodSpec{NodeName: "n1", HostNetwork: true, RestartPolicy: policy,
+			InitContainers: []corev1.Container{{Name: "sidecar", Image: image, RestartPolicy: &always,
+				Command: []string{"/bin/sh", "-c", sidecarScript}}},
+			Containers: []corev1.Container{{Name: "main", Image: image, Command: []string{"/bin/sh", "-c", mainScript}}},
+		},
+	}
+}
+
+// TestSidecarsStopWhenContainersComplete: in a pod that restarts nothing
+// (Never) or only failures (OnFailure), once every container has completed
+// the kubelet stops the sidecars, reports them terminated, and the pod's
+// phase follows its containers alone.
+func TestSidecarsStopWhenContainersComplete(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mount namespaces)")
+	}
+	never := sidecarPod("never", corev1.RestartPolicyNever, "exec sleep 60", "sleep 0.3; exit 0")
+	onFailure := sidecarPod("onfailure", corev1.RestartPolicyOnFailure, "exec sleep 60", "sleep 0.3; exit 0")
+	a := hostAgent(t, "/bin/true", never, onFailure)
+	t.Cleanup(func() { _ = a.stopAll() })
+	get := startPods(t, a, never, onFailure)
+	deadline := time.Now().Add(10 * time.Second)
+	for _, name := range []string{"never", "onfailure"} {
+		for {
+			p := get(name)
+			var sidecar *corev1.ContainerStateTerminated
+			if len(p.Status.InitContainerStatuses) == 1 {
+				sidecar = p.Status.InitContainerStatuses[0].State.Terminated
+			}
+			if p.Status.Phase == corev1.PodSucceeded && sidecar != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s after 10s: phase %s, sidecar %+v", name, p.Status.Phase, p.Status.InitContainerStatuses)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	a.mu.Lock()
+	rt := a.pods[podKey("ns", "never")]
+	a.mu.Unlock()
+	for _, p := range rt.procs {
+		p.mu.Lock()
+		exited := p.exited
+		p.mu.Unlock()
+		select {
+		case <-exited:
+		default:
+			t.Errorf("container %s still runs after the pod completed", p.container)
+		}
+	}
+}
+
+// TestSidecarRestartsUnderNever: a sidecar's own restartPolicy (Always)
+// restarts it whatever the pod's is.
+func TestSidecarRestartsUnderNever(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (mount namespaces)")
+	}
+	pod := sidecarPod("p", corev1.RestartPolicyNever, "sleep 0.2; exit 1", "exec sleep 60")
+	a := hostAgent(t, "/bin/true", pod)
+	t.Cleanup(func() { _ = a.stopAll() })
+	get := startPods(t, a, pod)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p := get("p")
+		if s := p.Status.InitContainerStatuses; len(s) == 1 && s[0].RestartCount >= 1 {
+			if p.Status.Phase != corev1.PodRunning {
+				t.Errorf("phase %s while its container runs", p.Status.Phase)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5s the sidecar that exited was not restarted: %+v", p.Status.InitContainerStatuses)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -7,10 +7,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// restarts says whether a container that exited starts again, by the pod's
-// restartPolicy: Always (the default) restarts every exit, OnFailure only a
-// failed one, Never none.
-func restarts(policy corev1.RestartPolicy, state *os.ProcessState) bool {
+// restarts says whether container c, which exited, starts again: a sidecar
+// (its own restartPolicy Always) always does; any other container by the
+// pod's restartPolicy: Always (the default) restarts every exit, OnFailure
+// only a failed one, Never none.
+func restarts(policy corev1.RestartPolicy, c *corev1.Container, state *os.ProcessState) bool {
+	if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+		return true
+	}
 	switch policy {
 	case corev1.RestartPolicyNever:
 		return false

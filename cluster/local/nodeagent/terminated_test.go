@@ -20,22 +20,28 @@ func TestRestartPolicy(t *testing.T) {
 	if exitCode(ok) != 0 || exitCode(failed) != 3 || exitCode(killed) != 137 {
 		t.Fatalf("exit codes %d %d %d, want 0 3 137", exitCode(ok), exitCode(failed), exitCode(killed))
 	}
+	always := corev1.ContainerRestartPolicyAlways
+	container, sidecar := &corev1.Container{Name: "c"}, &corev1.Container{Name: "s", RestartPolicy: &always}
 	for _, tc := range []struct {
-		policy corev1.RestartPolicy
-		state  *os.ProcessState
-		want   bool
+		policy    corev1.RestartPolicy
+		container *corev1.Container
+		state     *os.ProcessState
+		want      bool
 	}{
-		{"", ok, true},
-		{corev1.RestartPolicyAlways, ok, true},
-		{corev1.RestartPolicyAlways, failed, true},
-		{corev1.RestartPolicyOnFailure, ok, false},
-		{corev1.RestartPolicyOnFailure, failed, true},
-		{corev1.RestartPolicyOnFailure, killed, true},
-		{corev1.RestartPolicyNever, ok, false},
-		{corev1.RestartPolicyNever, failed, false},
+		{"", container, ok, true},
+		{corev1.RestartPolicyAlways, container, ok, true},
+		{corev1.RestartPolicyAlways, container, failed, true},
+		{corev1.RestartPolicyOnFailure, container, ok, false},
+		{corev1.RestartPolicyOnFailure, container, failed, true},
+		{corev1.RestartPolicyOnFailure, container, killed, true},
+		{corev1.RestartPolicyNever, container, ok, false},
+		{corev1.RestartPolicyNever, container, failed, false},
+		// A sidecar restarts whatever the pod's policy.
+		{corev1.RestartPolicyNever, sidecar, ok, true},
+		{corev1.RestartPolicyOnFailure, sidecar, ok, true},
 	} {
-		if got := restarts(tc.policy, tc.state); got != tc.want {
-			t.Errorf("policy %q, exit code %d: restarts %v, want %v", tc.policy, exitCode(tc.state), got, tc.want)
+		if got := restarts(tc.policy, tc.container, tc.state); got != tc.want {
+			t.Errorf("policy %q, container %s, exit code %d: restarts %v, want %v", tc.policy, tc.container.Name, exitCode(tc.state), got, tc.want)
 		}
 	}
 }
