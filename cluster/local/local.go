@@ -49,6 +49,8 @@ const (
 	RoutesBinary   = "netpolcheck-routes"
 	EnforcerBinary = "netpolcheck-enforcer"
 	CLIBinary      = "netpolcheck"
+	// ContainerInitBinary is the container shim node agents start.
+	ContainerInitBinary = "netpolcheck-container-init"
 )
 
 // Options configure Up.
@@ -198,7 +200,7 @@ func withDefaults(opts Options) (Options, error) {
 		return opts, err
 	}
 	opts.BinDir = bin
-	for _, name := range []string{ProbeBinary, CNIBinary, RoutesBinary, EnforcerBinary, CLIBinary} {
+	for _, name := range []string{ProbeBinary, CNIBinary, RoutesBinary, EnforcerBinary, CLIBinary, ContainerInitBinary} {
 		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
 			return opts, fmt.Errorf("local cluster: %s is missing from %s (run `make build`)", name, bin)
 		}

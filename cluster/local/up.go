@@ -284,6 +284,7 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	agentArgs := []string{"local", "node-agent", "--node", node.Name, "--node-ip", node.IP.String(),
 		"--pod-netns-prefix", c.Prefix + "pod-", "--cni-conflist", conflist, "--cni-bin-dir", nodeCNIBinDir,
 		"--cni-cache-dir", nodeCNICache, "--probe-binary", filepath.Join(c.BinDir, ProbeBinary),
+		"--container-init", filepath.Join(c.BinDir, ContainerInitBinary),
 		"--log-dir", nodePodLogs, "--pods-dir", nodePodsDir,
 		"--cluster-dns", ClusterDNSIP, "--cluster-domain", ClusterDomain}
 	kubelet, err := opts.kubeletCredentials(filepath.Join(dir, "pki"), node.Name, net.IP(node.IP.AsSlice()))

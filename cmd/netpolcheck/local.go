@@ -32,13 +32,6 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"egress-proxy", "", func(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return runEgressProxy(ctx, args, stderr)
 		}},
-		{"container-init", "", func(_ context.Context, args []string, _, _ io.Writer) error {
-			// Run by node agents in a container's new mount namespace.
-			if len(args) != 1 {
-				return usageError{errors.New("local container-init needs the container's spec file")}
-			}
-			return nodeagent.ContainerInit(args[0])
-		}},
 	}, args, stdout, stderr)
 }
 
@@ -175,6 +168,7 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.CNIBinDir, "cni-bin-dir", "", "directory of CNI plugins")
 	fs.StringVar(&cfg.CNICacheDir, "cni-cache-dir", "", "libcni cache directory")
 	fs.StringVar(&cfg.ProbeBinary, "probe-binary", "", "netpolcheck-probe binary")
+	containerInit := fs.String("container-init", "", "netpolcheck-container-init binary, the container shim")
 	fs.StringVar(&cfg.LogDir, "log-dir", "", "directory for container logs")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig")
 	fs.StringVar(&kubeNetns, "kube-netns", "", "network namespace to open API server connections in")
@@ -213,11 +207,10 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if kubelet.Listen != "" {
 		cfg.KubeletAPI = &kubelet
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("locating this executable: %w", err)
+	if *containerInit == "" {
+		return usageError{errors.New("local node-agent needs --container-init")}
 	}
-	cfg.ContainerInit = []string{exe, "local", "container-init"}
+	cfg.ContainerInit = []string{*containerInit}
 	restConfig, err := kubeclient.Config(kubeconfig, kubeNetns)
 	if err != nil {
 		return err

@@ -86,8 +86,9 @@ type Config struct {
 	// PodsDir holds each pod's directory: its volumes, resolv.conf and
 	// hosts, and the root of each of its containers.
 	PodsDir string
-	// ContainerInit is the command line of the shim that runs ContainerInit
-	// (the spec file is appended), such as netpolcheck local container-init.
+	// ContainerInit is the command line of the container shim
+	// (containerinit.Run; the spec file is appended), such as
+	// netpolcheck-container-init.
 	ContainerInit []string
 	// ClusterDNS is the cluster DNS server's address (empty: none), and
 	// ClusterDomain the cluster's DNS domain (default cluster.local).

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netpolcheck/netpolcheck/cluster/local/containerinit"
 )
 
 // ProbeBinaryName is the probe agent's executable, at / in the project's
@@ -18,7 +20,7 @@ const ProbeBinaryName = "netpolcheck-probe"
 
 // launch is how one container runs: the spec of its shim.
 type launch struct {
-	spec containerSpec
+	spec containerinit.Spec
 	// waitsForReady: the container is a probe server, ready once it prints
 	// "ready" (every other container is ready once started).
 	waitsForReady bool
@@ -38,7 +40,7 @@ func (a *Agent) containerLaunch(ctx context.Context, pod *corev1.Pod, c *corev1.
 	if err != nil {
 		return launch{}, err
 	}
-	l := launch{spec: containerSpec{
+	l := launch{spec: containerinit.Spec{
 		Root: filepath.Join(podDir, "containers", c.Name, "root"),
 		Env:  env,
 		Dir:  c.WorkingDir,
@@ -59,7 +61,7 @@ func (a *Agent) containerLaunch(ctx context.Context, pod *corev1.Pod, c *corev1.
 		}
 		l.spec.Applets = img.applets
 		for _, f := range img.files {
-			l.spec.Mounts = append(l.spec.Mounts, bindMount{Source: f.binary, Target: f.path, ReadOnly: true})
+			l.spec.Mounts = append(l.spec.Mounts, containerinit.Mount{Source: f.binary, Target: f.path, ReadOnly: true})
 		}
 	}
 	if len(l.spec.Argv) == 0 {
@@ -74,19 +76,19 @@ func (a *Agent) containerLaunch(ctx context.Context, pod *corev1.Pod, c *corev1.
 		l.spec.Mounts = append(l.spec.Mounts, m)
 	}
 	for _, f := range a.podFiles(pod) {
-		l.spec.Mounts = append(l.spec.Mounts, bindMount{Source: filepath.Join(podDir, f.name), Target: f.target, ReadOnly: true})
+		l.spec.Mounts = append(l.spec.Mounts, containerinit.Mount{Source: filepath.Join(podDir, f.name), Target: f.target, ReadOnly: true})
 	}
 	return l, nil
 }
 
 // volumeMount is the bind mount of a volume (or of its subPath).
-func volumeMount(vm corev1.VolumeMount, vols podVolumes, vars map[string]string) (bindMount, error) {
+func volumeMount(vm corev1.VolumeMount, vols podVolumes, vars map[string]string) (containerinit.Mount, error) {
 	src, ok := vols.paths[vm.Name]
 	if !ok {
-		return bindMount{}, fmt.Errorf("mounts the unknown volume %s", vm.Name)
+		return containerinit.Mount{}, fmt.Errorf("mounts the unknown volume %s", vm.Name)
 	}
 	if !path.IsAbs(vm.MountPath) {
-		return bindMount{}, fmt.Errorf("volume %s: mountPath %q is not absolute", vm.Name, vm.MountPath)
+		return containerinit.Mount{}, fmt.Errorf("volume %s: mountPath %q is not absolute", vm.Name, vm.MountPath)
 	}
 	sub := vm.SubPath
 	if vm.SubPathExpr != "" {
@@ -95,16 +97,16 @@ func volumeMount(vm corev1.VolumeMount, vols podVolumes, vars map[string]string)
 	if sub != "" {
 		joined := filepath.Join(src, sub)
 		if joined != src && !strings.HasPrefix(joined, src+string(filepath.Separator)) {
-			return bindMount{}, fmt.Errorf("volume %s: subPath %q leaves the volume", vm.Name, sub)
+			return containerinit.Mount{}, fmt.Errorf("volume %s: subPath %q leaves the volume", vm.Name, sub)
 		}
 		if _, err := os.Stat(joined); os.IsNotExist(err) {
 			if err := os.MkdirAll(joined, 0o755); err != nil {
-				return bindMount{}, fmt.Errorf("volume %s: subPath: %w", vm.Name, err)
+				return containerinit.Mount{}, fmt.Errorf("volume %s: subPath: %w", vm.Name, err)
 			}
 		}
 		src = joined
 	}
-	return bindMount{Source: src, Target: path.Clean(vm.MountPath), ReadOnly: vm.ReadOnly}, nil
+	return containerinit.Mount{Source: src, Target: path.Clean(vm.MountPath), ReadOnly: vm.ReadOnly}, nil
 }
 
 // standInArgv runs a probe server on the container's declared ports,

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/netpolcheck/netpolcheck/cluster/local/containerinit"
 	"github.com/netpolcheck/netpolcheck/cluster/local/kubeletapi"
 	"github.com/netpolcheck/netpolcheck/matrix"
 )
@@ -28,7 +29,7 @@ func (a *Agent) shimArgv(l launch) ([]string, error) {
 		return nil, err
 	}
 	specFile := filepath.Join(filepath.Dir(l.spec.Root), "spec.json")
-	if err := writeContainerSpec(specFile, l.spec); err != nil {
+	if err := containerinit.Write(specFile, l.spec); err != nil {
 		return nil, err
 	}
 	return append(append([]string(nil), a.cfg.ContainerInit...), specFile), nil

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/netpolcheck/netpolcheck/cluster/local/containerinit"
 )
 
 // dnsPod is a pod like the local cluster's CoreDNS, plus the service-account
@@ -152,7 +154,7 @@ func TestContainerLaunch(t *testing.T) {
 	if want := []string{"/coredns", "-conf", "/etc/coredns/Corefile"}; !slices.Equal(l.spec.Argv, want) {
 		t.Errorf("argv = %q, want %q (the image's entrypoint, run as written)", l.spec.Argv, want)
 	}
-	want := []bindMount{
+	want := []containerinit.Mount{
 		{Source: "/cache/coredns", Target: "/coredns", ReadOnly: true},
 		{Source: filepath.Join(dir, "volumes", "config"), Target: "/etc/coredns", ReadOnly: true},
 		{Source: filepath.Join(dir, "volumes", "auth"), Target: "/etc/coredns/auth"},
@@ -173,7 +175,7 @@ func TestContainerLaunch(t *testing.T) {
 		Env: []corev1.EnvVar{{Name: "PORT", Value: "9376"}}}
 	l, err = a.containerLaunch(context.Background(), pod, agnhost, vols, dir)
 	if err != nil || !slices.Equal(l.spec.Argv, []string{"/bin/bash", "-c", "/agnhost serve-hostname --port 9376"}) ||
-		!slices.Contains(l.spec.Mounts, bindMount{Source: "/cache/agnhost", Target: "/agnhost", ReadOnly: true}) {
+		!slices.Contains(l.spec.Mounts, containerinit.Mount{Source: "/cache/agnhost", Target: "/agnhost", ReadOnly: true}) {
 		t.Errorf("agnhost: %+v, %v", l.spec, err)
 	}
 

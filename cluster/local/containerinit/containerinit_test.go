@@ -1,4 +1,4 @@
-package nodeagent
+package containerinit
 
 import (
 	"bytes"
@@ -10,16 +10,13 @@ import (
 	"testing"
 )
 
-// containerInitArg makes the test binary run ContainerInit, as
-// `netpolcheck local container-init SPEC` does: testContainerInit is the
-// shim's command line.
+// containerInitArg makes the test binary run Run, as
+// netpolcheck-container-init SPEC does.
 const containerInitArg = "container-init"
-
-func testContainerInit() []string { return []string{os.Args[0], containerInitArg} }
 
 func TestMain(m *testing.M) {
 	if len(os.Args) == 3 && os.Args[1] == containerInitArg {
-		if err := ContainerInit(os.Args[2]); err != nil {
+		if err := Run(os.Args[2]); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
 			os.Exit(127)
 		}
@@ -57,20 +54,20 @@ func TestContainerInit(t *testing.T) {
 		atRoot   = "/npc-test-image-file"
 		underEtc = "/etc/npc-test-volume/nested"
 	)
-	spec := containerSpec{
+	spec := Spec{
 		Root:     root,
 		Hostname: "pod-a",
-		Mounts: []bindMount{
+		Mounts: []Mount{
 			{Source: binary, Target: atRoot, ReadOnly: true},
 			{Source: filepath.Join(dir, "volume"), Target: underEtc},
 			{Source: resolv, Target: "/etc/resolv.conf", ReadOnly: true},
 		},
 		Argv: []string{"sh", "-c", `echo "$(cat ` + underEtc + `/key)|$(` + atRoot + `)|$(cat /etc/resolv.conf)|$(hostname)|$(pwd)|$(ls -A /run | wc -l)|$(env | grep -v -e ^SHLVL= -e ^_= | sort | tr '\n' ' ')"`},
-		Env:  []string{"PATH=" + defaultPath, "ONLY=this"},
+		Env:  []string{"PATH=/usr/bin:/bin", "ONLY=this"},
 		Dir:  "/var/npc-test-workdir",
 	}
 	out := runContainerInit(t, dir, spec, syscall.CLONE_NEWNS|syscall.CLONE_NEWUTS)
-	want := "from the volume|image file|nameserver 10.96.0.10|pod-a|/var/npc-test-workdir|0|ONLY=this PATH=" + defaultPath + " PWD=/var/npc-test-workdir"
+	want := "from the volume|image file|nameserver 10.96.0.10|pod-a|/var/npc-test-workdir|0|ONLY=this PATH=/usr/bin:/bin PWD=/var/npc-test-workdir"
 	if got := strings.TrimSpace(string(out)); got != strings.TrimSpace(want) {
 		t.Errorf("the container saw\n%s\nwant\n%s", got, want)
 	}
@@ -104,14 +101,14 @@ func TestContainerInitMountsADirectoryHoldingItsRoot(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "volume", "key"), []byte("from the volume"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	spec := containerSpec{
+	spec := Spec{
 		Root: filepath.Join(dir, "pods/a/root"),
-		Mounts: []bindMount{
+		Mounts: []Mount{
 			{Source: filepath.Join(dir, "volume"), Target: "/npc-test-volume"},
 			{Source: dir, Target: "/npc-test-host/lib"},
 		},
 		Argv: []string{"sh", "-c", "cat /npc-test-volume/key; echo; cat /npc-test-host/lib/volume/key"},
-		Env:  []string{"PATH=" + defaultPath},
+		Env:  []string{"PATH=/usr/bin:/bin"},
 	}
 	out := runContainerInit(t, dir, spec, syscall.CLONE_NEWNS)
 	if got := strings.TrimSpace(string(out)); got != "from the volume\nfrom the volume" {
@@ -122,10 +119,10 @@ func TestContainerInitMountsADirectoryHoldingItsRoot(t *testing.T) {
 // runContainerInit runs the container-init shim on spec (written to dir) in
 // new namespaces of cloneflags, with an empty environment, and returns its
 // standard output; it fails the test when the shim fails.
-func runContainerInit(t *testing.T, dir string, spec containerSpec, cloneflags uintptr) []byte {
+func runContainerInit(t *testing.T, dir string, spec Spec, cloneflags uintptr) []byte {
 	t.Helper()
 	specFile := filepath.Join(dir, "spec.json")
-	if err := writeContainerSpec(specFile, spec); err != nil {
+	if err := Write(specFile, spec); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], containerInitArg, specFile)

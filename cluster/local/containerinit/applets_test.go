@@ -1,4 +1,4 @@
-package nodeagent
+package containerinit
 
 import (
 	"os"
@@ -66,12 +66,12 @@ func TestContainerInitApplets(t *testing.T) {
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	spec := containerSpec{
+	spec := Spec{
 		Root: root, Applets: busybox,
 		// The shell running the command is busybox itself; "touch" in /bin
 		// fails on the read-only overlay.
 		Argv: []string{"sh", "-c", `readlink /bin/sh; readlink /bin/wget; readlink /proc/$$/exe; touch /bin/npc-test 2>/dev/null && echo writable || echo read-only`},
-		Env:  []string{"PATH=" + defaultPath},
+		Env:  []string{"PATH=/usr/bin:/bin"},
 	}
 	out := runContainerInit(t, dir, spec, syscall.CLONE_NEWNS)
 	want := busybox + "\n" + busybox + "\n" + busybox + "\nread-only"

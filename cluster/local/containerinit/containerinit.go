@@ -1,4 +1,9 @@
-package nodeagent
+// Package containerinit is the local cluster's container shim: run by a node
+// agent in a container's new mount namespace, it builds the container's root
+// and execs the container's command. It is its own small command
+// (netpolcheck-container-init), started once per container, so it imports
+// nothing but the standard library and x/sys: a start costs little.
+package containerinit
 
 import (
 	"encoding/json"
@@ -18,11 +23,11 @@ import (
 // A container runs in its own mount namespace whose root is this machine's
 // with the container's files mounted in: its volumes, its resolv.conf and
 // hosts, and its image's binaries. Go cannot mount between fork and exec, so
-// the agent starts a shim (ContainerInit, the hidden `netpolcheck local
-// container-init`) in a new mount namespace, which builds the root from a
-// containerSpec and then execs the container's command.
+// the agent starts a shim (Run, as netpolcheck-container-init) in a new
+// mount namespace, which builds the root from a Spec and then execs the
+// container's command.
 //
-// The root is a tmpfs (containerSpec.Root) holding a recursive bind mount of
+// The root is a tmpfs (Spec.Root) holding a recursive bind mount of
 // every top-level entry of this machine's / (symlinks copied) but /run,
 // which is an empty tmpfs of the container's own, so the container sees the
 // machine's files, submounts included, and anything it mounts lands in its
@@ -33,13 +38,13 @@ import (
 // mounts of the ancestor's entries), and the mount point is created in that
 // tmpfs. The root's own tmpfs counts as shadowed.
 
-// containerSpec is what ContainerInit sets up before it execs the command.
-type containerSpec struct {
+// Spec is what Run sets up before it execs the command.
+type Spec struct {
 	// Root is an empty directory the shim mounts the container's root on.
 	Root string `json:"root"`
 	// Hostname is set in a new UTS namespace (empty: the node's).
-	Hostname string      `json:"hostname,omitempty"`
-	Mounts   []bindMount `json:"mounts"`
+	Hostname string  `json:"hostname,omitempty"`
+	Mounts   []Mount `json:"mounts"`
 	// Argv is the command; a first element without a slash is looked up in
 	// the PATH of Env inside the root, as a container runtime does.
 	Argv []string `json:"argv"`
@@ -53,14 +58,15 @@ type containerSpec struct {
 	Dir string `json:"dir,omitempty"`
 }
 
-// bindMount is one bind mount of a host path at a path in the container.
-type bindMount struct {
+// Mount is one bind mount of a host path at a path in the container.
+type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"readOnly,omitempty"`
 }
 
-func writeContainerSpec(file string, spec containerSpec) error {
+// Write writes spec to file, for Run.
+func Write(file string, spec Spec) error {
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return err
@@ -71,15 +77,15 @@ func writeContainerSpec(file string, spec containerSpec) error {
 	return nil
 }
 
-// ContainerInit runs in the shim's new mount namespace: it builds the
+// Run runs in the shim's new mount namespace: it builds the
 // container's root as the spec in specFile says, enters it and execs the
 // command. It returns only on error.
-func ContainerInit(specFile string) error {
+func Run(specFile string) error {
 	data, err := os.ReadFile(specFile)
 	if err != nil {
 		return fmt.Errorf("container init: %w", err)
 	}
-	var spec containerSpec
+	var spec Spec
 	if err := json.Unmarshal(data, &spec); err != nil {
 		return fmt.Errorf("container init: reading %s: %w", specFile, err)
 	}
@@ -111,11 +117,11 @@ const stagingDir = "/.netpolcheck-staging"
 
 // buildRoot makes the container's root, mounts its files in, chroots into
 // it and enters the working directory (created when missing).
-func buildRoot(spec containerSpec) error {
+func buildRoot(spec Spec) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
-	mounts := append([]bindMount(nil), spec.Mounts...)
+	mounts := append([]Mount(nil), spec.Mounts...)
 	// Parents before children, as container runtimes mount.
 	sort.SliceStable(mounts, func(i, j int) bool { return depth(mounts[i].Target) < depth(mounts[j].Target) })
 	// Every source is cloned before the root exists (a source may lie
@@ -193,7 +199,7 @@ type clonedSource struct {
 	dir  bool
 }
 
-func cloneSources(mounts []bindMount) (sources []clonedSource, err error) {
+func cloneSources(mounts []Mount) (sources []clonedSource, err error) {
 	defer func() {
 		if err != nil {
 			closeSources(sources)
