@@ -10,11 +10,14 @@ BIN      ?= bin
 PKGS     ?= ./...
 FUZZTIME ?= 60s
 
-# The main job: the suites against the local cluster with the reference CNI.
+# The main job: the suites against the local cluster with CNI (reference,
+# none, kube-router: `netpolcheck local up --cni`); PROFILE is the reference
+# enforcer's (correct or delay, with CNI=reference).
 OUT      ?= reports/out
 PROCS    ?= 4
+CNI      ?= reference
 PROFILE  ?= correct
-RUN_NAME ?= $(if $(filter correct,$(PROFILE)),reference,reference-$(PROFILE))
+RUN_NAME ?= $(if $(filter correct,$(PROFILE)),$(CNI),$(CNI)-$(PROFILE))
 SUITES   ?= ./suites/recipes ./suites/conformance ./suites/generated
 GINKGO   ?= $(GO) run github.com/onsi/ginkgo/v2/ginkgo
 GINKGO_FLAGS ?=
@@ -55,7 +58,7 @@ test: vet build
 	$(GO) test -count=1 ./suites/framework
 	$(GO) test -count=1 -run '^(TestCatalogue|TestReadme|TestUpstream)' ./suites/conformance
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/reference
-	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/none PROFILE=none CONVERGENCE=$(NONE_CONVERGENCE)
+	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/none CNI=none CONVERGENCE=$(NONE_CONVERGENCE)
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/no-externals EXTERNAL_HOSTS=none SUITES=./suites/conformance GINKGO_FLAGS=--label-filter=IPBlock
 	$(MAKE) --no-print-directory upstream-e2e UPSTREAM_OUT=$(TEST_OUT)/upstream-e2e
 	$(MAKE) --no-print-directory run-kube-exec OUT=$(TEST_OUT)/kube-exec
@@ -67,15 +70,15 @@ bench:
 fuzz:
 	$(GO) test ./matrix -run '^$$' -fuzz FuzzEngineInvariants -fuzztime $(FUZZTIME)
 
-# run brings the local cluster up (the enforcer with PROFILE: correct, none,
-# delay), runs every suite in parallel, writes $(OUT)/junit.xml,
+# run brings the local cluster up (with CNI; the reference enforcer with
+# PROFILE: correct, delay), runs every suite in parallel, writes $(OUT)/junit.xml,
 # $(OUT)/results.json and $(OUT)/summary.md, and always takes the cluster
 # down again, also on failure or Ctrl-C. It fails when a case fails.
 run: build
 	@mkdir -p $(OUT)
 	@rm -f $(OUT)/junit.xml $(OUT)/results.json $(OUT)/summary.md
 	@trap '$(BIN)/netpolcheck local down >/dev/null' EXIT INT TERM; \
-	$(BIN)/netpolcheck local up --nodes 2 --enforcer-profile $(PROFILE) >/dev/null || exit 1; \
+	$(BIN)/netpolcheck local up --nodes 2 --cni $(CNI) --enforcer-profile $(PROFILE) >/dev/null || exit 1; \
 	$(call suites,NETPOLCHECK_PROVIDER=local NETPOLCHECK_CNI=$(RUN_NAME) NETPOLCHECK_CONVERGENCE=$(CONVERGENCE) NETPOLCHECK_EXTERNAL_HOSTS=$(EXTERNAL_HOSTS),$(OUT),$(RUN_NAME),local,45m)
 
 # run-kube-exec is the main job as on any other cluster: the local cluster

@@ -20,6 +20,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/netpolcheck/netpolcheck/internal/gomodule"
 	"github.com/netpolcheck/netpolcheck/reference-cni/deploy"
 )
 
@@ -54,6 +55,10 @@ type Options struct {
 	KubeVersion string
 	// Fetch downloads upstream manifests. Default HTTPFetcher.
 	Fetch Fetcher
+	// ReadModuleFile reads a file of a pinned Go module version: the
+	// installers that take their manifest from a module zip read it so.
+	// Default gomodule.ReadFile.
+	ReadModuleFile ModuleFileReader
 	// Helm runs the helm binary with args and returns its standard output.
 	// Default HelmBinary("helm").
 	Helm Runner
@@ -76,6 +81,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Helm == nil {
 		o.Helm = HelmBinary("helm")
+	}
+	if o.ReadModuleFile == nil {
+		o.ReadModuleFile = gomodule.ReadFile
 	}
 	return o, nil
 }

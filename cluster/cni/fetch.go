@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/netpolcheck/netpolcheck/internal/gomodule"
 )
 
 // maxManifestBytes bounds a fetched manifest (Calico's, the largest, is
@@ -21,6 +23,10 @@ const fetchTimeout = 2 * time.Minute
 
 // Fetcher downloads the document at url.
 type Fetcher func(ctx context.Context, url string) ([]byte, error)
+
+// ModuleFileReader reads the file name (a slash path from the module root)
+// of module m at its pinned version, as gomodule.ReadFile does.
+type ModuleFileReader func(ctx context.Context, m gomodule.Module, name string) ([]byte, error)
 
 // Runner runs a command with args and returns its standard output.
 type Runner func(ctx context.Context, args ...string) ([]byte, error)

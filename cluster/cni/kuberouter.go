@@ -41,34 +41,43 @@ func (k *kubeRouter) patch(objs []*unstructured.Unstructured) error {
 	if err != nil {
 		return err
 	}
-	if _, err := container(ds, "kube-router"); err != nil {
+	installsPlugins, err := pinKubeRouterImage(ds, KubeRouterImage)
+	if err != nil {
 		return err
-	}
-	installsPlugins := false
-	for _, field := range []string{"initContainers", "containers"} {
-		containers, err := podContainers(ds, field)
-		if err != nil {
-			return err
-		}
-		for _, c := range containers {
-			image, _ := c["image"].(string)
-			if !isKubeRouterImage(image) {
-				continue
-			}
-			c["image"] = KubeRouterImage
-			c["imagePullPolicy"] = "IfNotPresent"
-			if field == "initContainers" && c["name"] == "install-cni" {
-				installsPlugins = true
-			}
-		}
-		if err := setPodContainers(ds, field, containers); err != nil {
-			return err
-		}
 	}
 	if !installsPlugins {
 		return fmt.Errorf("DaemonSet kube-system/kube-router: no install-cni init container running %s (it installs the bridge plugin kind nodes lack): the upstream manifest's layout changed", kubeRouterRepository)
 	}
 	return nil
+}
+
+// pinKubeRouterImage sets every kube-router container and init container
+// of ds to image, pulled IfNotPresent, and reports whether its install-cni
+// init container is among them.
+func pinKubeRouterImage(ds *unstructured.Unstructured, image string) (installsCNI bool, err error) {
+	if _, err := container(ds, "kube-router"); err != nil {
+		return false, err
+	}
+	for _, field := range []string{"initContainers", "containers"} {
+		containers, err := podContainers(ds, field)
+		if err != nil {
+			return false, err
+		}
+		for _, c := range containers {
+			if current, _ := c["image"].(string); !isKubeRouterImage(current) {
+				continue
+			}
+			c["image"] = image
+			c["imagePullPolicy"] = "IfNotPresent"
+			if field == "initContainers" && c["name"] == "install-cni" {
+				installsCNI = true
+			}
+		}
+		if err := setPodContainers(ds, field, containers); err != nil {
+			return false, err
+		}
+	}
+	return installsCNI, nil
 }
 
 // isKubeRouterImage reports whether image is kube-router's, with any tag or

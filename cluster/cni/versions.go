@@ -1,5 +1,7 @@
 package cni
 
+import "github.com/netpolcheck/netpolcheck/internal/gomodule"
+
 // Every third-party CNI version netpolcheck installs is pinned here, and
 // nowhere else. To bump one: change the constant, run `go test
 // ./cluster/cni` (it checks the shape of every URL, and that docs/kind.md
@@ -19,6 +21,30 @@ const (
 	// image without a tag, so the installer pins the image to this version.
 	KubeRouterVersion = "v2.6.3"
 )
+
+// KubeRouterFirewallModule is the kube-router module whose firewall-only
+// DaemonSet (KubeRouterFirewallManifest) the local cluster installs, and
+// whose kube-router command cluster/local/kuberouterbin builds (its go.mod
+// and go.sum pin the same version and hash). v2.1.0 is the only version of
+// the module the Go module proxy serves to the machine the project is
+// tested on; its published advisories (the service proxy's externalIPs,
+// the BGP router's unauthenticated GoBGP admin port) are in parts that
+// firewall-only mode does not run.
+var KubeRouterFirewallModule = gomodule.Module{
+	Path:    "github.com/cloudnativelabs/kube-router/v2",
+	Version: "v2.1.0",
+	Sum:     "h1:xWsptKtmZ44L+NjwFKoFAFlVdxCz8fka9A/eYJe95Ok=",
+}
+
+// KubeRouterFirewallManifest is kube-router's manifest that runs it as a
+// NetworkPolicy controller alone (--run-firewall=true --run-router=false
+// --run-service-proxy=false), a file of KubeRouterFirewallModule.
+const KubeRouterFirewallManifest = "daemonset/kube-router-firewall-daemonset.yaml"
+
+// KubeRouterFirewallConflist is the CNI configuration the firewall
+// manifest's install-cni init container writes on every node (a bridge
+// conflist without a subnet: with --run-router=false nothing fills it in).
+const KubeRouterFirewallConflist = "/etc/cni/net.d/10-kuberouter.conflist"
 
 // Where the pinned releases come from.
 const (

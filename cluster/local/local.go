@@ -73,8 +73,11 @@ type Options struct {
 	// NodeDomain, when set, makes the node names nodeN.NodeDomain (such as
 	// node1.invalid): names that nothing but the cluster knows.
 	NodeDomain string
-	// EnforcerArgs are extra arguments for every node's enforcer, such as
-	// --profile=none.
+	// CNI names the cluster's CNI choice (CNINames): CNIReference (the
+	// default when empty), CNINone, CNIKubeRouter.
+	CNI string
+	// EnforcerArgs are extra arguments for every node's reference enforcer,
+	// such as --profile=delay; only with CNIReference.
 	EnforcerArgs []string
 	// Progress receives one line per stage.
 	Progress io.Writer
@@ -82,7 +85,9 @@ type Options struct {
 
 // Cluster is a running local cluster, as recorded in its state directory.
 type Cluster struct {
-	Name       string `json:"name"`
+	Name string `json:"name"`
+	// CNI is the cluster's CNI choice (Options.CNI).
+	CNI        string `json:"cni"`
 	StateDir   string `json:"stateDir"`
 	Kubeconfig string `json:"kubeconfig"`
 	// Prefix starts every namespace name of the cluster.
@@ -191,6 +196,12 @@ func withDefaults(opts Options) (Options, error) {
 	}
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
+	}
+	if opts.CNI == "" {
+		opts.CNI = CNIReference
+	}
+	if _, err := lookupCNI(opts.CNI, opts.EnforcerArgs); err != nil {
+		return opts, err
 	}
 	if opts.BinDir == "" {
 		return opts, errors.New("local cluster: the directory of the netpolcheck binaries is required (run `make build`; bin/)")

@@ -91,7 +91,7 @@ func TestNodeFilesystems(t *testing.T) {
 				t.Errorf("%s's %s in its state directory = %q, %v", node, file, got, err)
 			}
 		}
-		for _, file := range []string{"/etc/cni/net.d/10-netpolcheck.conflist", "/opt/cni/bin/" + local.CNIBinary} {
+		for _, file := range []string{local.NodeConflist, "/opt/cni/bin/" + local.CNIBinary} {
 			if _, err := os.Stat(inNode(node, file)); err != nil {
 				t.Errorf("%s has no %s: %v", node, file, err)
 			}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +27,6 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/nodefs"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
 	nspath "github.com/netpolcheck/netpolcheck/internal/netns"
-	"github.com/netpolcheck/netpolcheck/reference-cni/plugin"
 )
 
 // nodeReadyTimeout bounds the wait for every node agent's first heartbeat,
@@ -65,8 +65,12 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the state dir: %w", err)
 	}
+	choice, err := lookupCNI(opts.CNI, opts.EnforcerArgs)
+	if err != nil {
+		return nil, err
+	}
 	started := time.Now()
-	c := &Cluster{Name: opts.Name, StateDir: opts.StateDir, Prefix: prefixFor(opts.Name), BinDir: opts.BinDir,
+	c := &Cluster{Name: opts.Name, CNI: opts.CNI, StateDir: opts.StateDir, Prefix: prefixFor(opts.Name), BinDir: opts.BinDir,
 		HostNetns: filepath.Join(opts.StateDir, hostNetns)}
 	defer func() {
 		if err != nil {
@@ -144,7 +148,7 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := publishAPIEndpoints(ctx, client, c.Nodes); err != nil {
 		return nil, err
 	}
-	nodeOpts := nodeOptions{enforcerArgs: opts.EnforcerArgs, kubeProxy: bins.Proxy,
+	nodeOpts := nodeOptions{cni: choice, enforcerArgs: append(slices.Clone(choice.enforcerArgs), opts.EnforcerArgs...), kubeProxy: bins.Proxy,
 		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS, agnhost: agnhost, kubeletCredentials: cp.WriteKubeletCredentials}
 	for _, node := range c.Nodes {
 		if err := registerNode(ctx, client, node); err != nil {
@@ -161,9 +165,17 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := waitNodesReady(ctx, client, c.Nodes, started); err != nil {
 		return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
 	}
-	progress("waiting for the enforcers' first sync")
-	if err := c.waitEnforcersSynced(ctx); err != nil {
-		return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
+	if choice.enforcer {
+		progress("waiting for the enforcers' first sync")
+		if err := c.waitEnforcersSynced(ctx); err != nil {
+			return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
+		}
+	}
+	if choice.installers != nil {
+		progress("installing CNI %s", opts.CNI)
+		if err := installCNI(ctx, cp.RESTConfig(), choice, opts.Progress); err != nil {
+			return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
+		}
 	}
 	progress("starting the cluster DNS (CoreDNS %s at %s)", controlplane.CoreDNSVersion, ClusterDNSIP)
 	if err := installDNS(ctx, client); err != nil {
@@ -216,6 +228,8 @@ func registerNode(ctx context.Context, client kubernetes.Interface, node topolog
 
 // nodeOptions is what every node runs besides the netpolcheck binaries.
 type nodeOptions struct {
+	cni cniChoice
+	// enforcerArgs are the reference enforcer's, when the CNI runs it.
 	enforcerArgs    []string
 	kubeProxy       string
 	proxyKubeconfig string
@@ -269,7 +283,7 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	if err := nodefs.Create(dir, keep); err != nil {
 		return fmt.Errorf("the filesystem view of %s: %w", node.Name, err)
 	}
-	conflist := filepath.Join(nodeCNIConfDir, plugin.ConflistFileName)
+	conflist := NodeConflist
 	if err := writeConflist(c.NodeFile(node.Name, conflist), node, nodeIPAMDir); err != nil {
 		return err
 	}
@@ -279,6 +293,11 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	proxyConfig, err := writeKubeProxyConfig(dir, node, opts.proxyKubeconfig)
 	if err != nil {
 		return err
+	}
+	if opts.cni.prepareNode != nil {
+		if err := opts.cni.prepareNode(c, node); err != nil {
+			return err
+		}
 	}
 	kube := []string{"--kubeconfig", c.Kubeconfig, "--kube-netns", c.HostNetns}
 	agentArgs := []string{"local", "node-agent", "--node", node.Name, "--node-ip", node.IP.String(),
@@ -320,15 +339,17 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 			LogFile: filepath.Join(dir, "logs", "routes.log"),
 		},
 		{
-			Name: node.Name + "/enforcer", Path: filepath.Join(c.BinDir, EnforcerBinary),
-			Args:    append(append([]string{"--node-name", node.Name, "--ready-file", c.EnforcerReadyFile(node.Name)}, kube...), opts.enforcerArgs...),
-			LogFile: filepath.Join(dir, "logs", "enforcer.log"),
-		},
-		{
 			Name: node.Name + "/kube-proxy", Path: opts.kubeProxy,
 			Args:    []string{"--config", proxyConfig},
 			LogFile: filepath.Join(dir, "logs", "kube-proxy.log"),
 		},
+	}
+	if opts.cni.enforcer {
+		specs = append(specs, detached.Spec{
+			Name: node.Name + "/enforcer", Path: filepath.Join(c.BinDir, EnforcerBinary),
+			Args:    append(append([]string{"--node-name", node.Name, "--ready-file", c.EnforcerReadyFile(node.Name)}, kube...), opts.enforcerArgs...),
+			LogFile: filepath.Join(dir, "logs", "enforcer.log"),
+		})
 	}
 	for _, spec := range specs {
 		var p detached.Process

@@ -72,17 +72,24 @@ func TestNodesCountEveryNode(t *testing.T) {
 	}
 }
 
-func TestLocalUpEnforcerProfile(t *testing.T) {
+func TestLocalUpCNIAndEnforcerProfile(t *testing.T) {
 	for _, tc := range []struct {
 		args     []string
+		wantCNI  string
 		wantArgs []string
 		wantErr  string
 	}{
-		{nil, []string{"--profile", "correct"}, ""},
-		{[]string{"--enforcer-profile", "none"}, []string{"--profile", "none"}, ""},
-		{[]string{"--enforcer-profile", "delay", "--enforcer-delay", "2s"}, []string{"--profile", "delay", "--delay", "2s"}, ""},
-		{[]string{"--enforcer-profile", "nonee"}, nil, `--enforcer-profile: unknown profile "nonee": want correct, none or delay`},
-		{[]string{"--enforcer-delay", "2s"}, nil, "--enforcer-delay 2s: only a positive delay, with --enforcer-profile=delay"},
+		{nil, "reference", nil, ""},
+		{[]string{"--enforcer-profile", "correct"}, "reference", nil, ""},
+		{[]string{"--cni", "none"}, "none", nil, ""},
+		{[]string{"--cni", "kube-router"}, "kube-router", nil, ""},
+		{[]string{"--enforcer-profile", "delay", "--enforcer-delay", "2s"}, "reference", []string{"--profile", "delay", "--delay", "2s"}, ""},
+		{[]string{"--enforcer-profile", "delay"}, "reference", []string{"--profile", "delay"}, ""},
+		{[]string{"--cni", "weave"}, "", nil, `--cni "weave": want one of kube-router, none, reference`},
+		{[]string{"--enforcer-profile", "none"}, "", nil, "--enforcer-profile none: the enforcer's none profile is the CNI choice --cni none"},
+		{[]string{"--cni", "kube-router", "--enforcer-profile", "delay"}, "", nil, "--enforcer-profile delay: only with --cni reference, not kube-router"},
+		{[]string{"--enforcer-profile", "nonee"}, "", nil, `--enforcer-profile: unknown profile "nonee": want correct, none or delay`},
+		{[]string{"--enforcer-delay", "2s"}, "", nil, "--enforcer-delay 2s: only a positive delay, with --enforcer-profile=delay"},
 	} {
 		opts, err := localUpOptions(tc.args, io.Discard)
 		if tc.wantErr != "" {
@@ -91,8 +98,8 @@ func TestLocalUpEnforcerProfile(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || !slices.Equal(opts.EnforcerArgs, tc.wantArgs) {
-			t.Errorf("local up %v: enforcer args %q, err %v; want %q", tc.args, opts.EnforcerArgs, err, tc.wantArgs)
+		if err != nil || opts.CNI != tc.wantCNI || !slices.Equal(opts.EnforcerArgs, tc.wantArgs) {
+			t.Errorf("local up %v: CNI %q, enforcer args %q, err %v; want %q, %q", tc.args, opts.CNI, opts.EnforcerArgs, err, tc.wantCNI, tc.wantArgs)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"k8s.io/client-go/kubernetes"
@@ -66,7 +67,8 @@ func localUpOptions(args []string, stderr io.Writer) (local.Options, error) {
 	fs.StringVar(&opts.CoreDNS.SourceDir, "coredns-source", "", "the CoreDNS tools module (default: cluster/local/corednsbin of this checkout)")
 	fs.StringVar(&opts.CoreDNS.PrebuiltDir, "coredns-bin-dir", os.Getenv(controlplane.EnvCoreDNSPrebuiltDir), "a directory with a prebuilt coredns")
 	fs.StringVar(&opts.Agnhost.PrebuiltDir, "agnhost-bin-dir", os.Getenv(controlplane.EnvAgnhostPrebuiltDir), "a directory with a prebuilt agnhost (default: built from --kube-source)")
-	profile := fs.String("enforcer-profile", string(enforcer.ProfileCorrect), "reference enforcer profile: correct, none, delay")
+	fs.StringVar(&opts.CNI, "cni", local.CNIReference, "the cluster's CNI: "+strings.Join(local.CNINames(), ", "))
+	profile := fs.String("enforcer-profile", string(enforcer.ProfileCorrect), "with --cni reference: the reference enforcer's profile, correct or delay")
 	delay := fs.Duration("enforcer-delay", 0, "with --enforcer-profile=delay: delay before programming")
 	if err := parseFlags(fs, args); err != nil {
 		return opts, err
@@ -74,16 +76,26 @@ func localUpOptions(args []string, stderr io.Writer) (local.Options, error) {
 	if opts.Nodes < 1 {
 		return opts, usageError{fmt.Errorf("--nodes %d: want 1 or more", opts.Nodes)}
 	}
+	if !slices.Contains(local.CNINames(), opts.CNI) {
+		return opts, usageError{fmt.Errorf("--cni %q: want one of %s", opts.CNI, strings.Join(local.CNINames(), ", "))}
+	}
 	p, err := enforcer.ParseProfile(*profile)
 	if err != nil {
 		return opts, usageError{fmt.Errorf("--enforcer-profile: %w", err)}
 	}
-	if *delay < 0 || (*delay > 0 && p != enforcer.ProfileDelay) {
+	switch {
+	case p == enforcer.ProfileNone:
+		return opts, usageError{fmt.Errorf("--enforcer-profile none: the enforcer's none profile is the CNI choice --cni %s", local.CNINone)}
+	case p != enforcer.ProfileCorrect && opts.CNI != local.CNIReference:
+		return opts, usageError{fmt.Errorf("--enforcer-profile %s: only with --cni %s, not %s", p, local.CNIReference, opts.CNI)}
+	case *delay < 0 || (*delay > 0 && p != enforcer.ProfileDelay):
 		return opts, usageError{fmt.Errorf("--enforcer-delay %s: only a positive delay, with --enforcer-profile=delay", delay)}
 	}
-	opts.EnforcerArgs = []string{"--profile", string(p)}
-	if *delay > 0 {
-		opts.EnforcerArgs = append(opts.EnforcerArgs, "--delay", delay.String())
+	if p == enforcer.ProfileDelay {
+		opts.EnforcerArgs = []string{"--profile", string(p)}
+		if *delay > 0 {
+			opts.EnforcerArgs = append(opts.EnforcerArgs, "--delay", delay.String())
+		}
 	}
 	return opts, nil
 }

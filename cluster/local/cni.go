@@ -1,0 +1,116 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/netpolcheck/netpolcheck/cluster/cni"
+	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
+)
+
+// The local cluster's CNI choices (Options.CNI).
+const (
+	// CNIReference is the reference CNI: its plugin, route agent and
+	// enforcer on every node.
+	CNIReference = "reference"
+	// CNINone is the reference CNI with its enforcer's none profile, which
+	// enforces nothing (as Flannel).
+	CNINone = "none"
+	// CNIKubeRouter is kube-router's NetworkPolicy controller alone
+	// (firewall-only mode), installed from its own manifest, on top of the
+	// reference CNI's plugin and routes; no reference enforcer runs.
+	CNIKubeRouter = "kube-router"
+)
+
+// NodeConflist is the reference CNI's configuration on every node. A
+// container runtime uses the first configuration of /etc/cni/net.d in
+// lexical order, so it is named to sort before the configuration a CNI
+// installed on top of the reference CNI's network writes there:
+// kube-router's firewall manifest writes 10-kuberouter.conflist (a bridge
+// conflist without a subnet, which nothing fills in when kube-router does
+// not route), as an admin layering a policy-only controller over a network
+// names the network's configuration to stay first.
+const NodeConflist = nodeCNIConfDir + "/05-netpolcheck.conflist"
+
+// cniInstallTimeout bounds the wait for a CNI's installed workloads.
+const cniInstallTimeout = 3 * time.Minute
+
+// cniChoice is what one CNI choice runs on the local cluster.
+type cniChoice struct {
+	// enforcer says whether every node runs the reference enforcer, with
+	// enforcerArgs before Options.EnforcerArgs.
+	enforcer     bool
+	enforcerArgs []string
+	// prepareNode writes what the CNI needs in a node's filesystem view
+	// before the node starts, as the node's admin would; nil: nothing.
+	prepareNode func(c *Cluster, node topology.Node) error
+	// installers return the cluster/cni installers whose objects Up applies
+	// once the nodes are ready, and waits for, in order (the same Install
+	// as on kind).
+	installers func(cni.Options) ([]cni.Installer, error)
+}
+
+// cniChoices is the registry of the local cluster's CNI choices.
+func cniChoices() map[string]cniChoice {
+	return map[string]cniChoice{
+		CNIReference: {enforcer: true},
+		CNINone:      {enforcer: true, enforcerArgs: []string{"--profile", "none"}},
+		CNIKubeRouter: {
+			prepareNode: writeKubeRouterKubeconfig,
+			installers: func(opts cni.Options) ([]cni.Installer, error) {
+				inst, err := cni.KubeRouterFirewall(opts)
+				return []cni.Installer{inst}, err
+			},
+		},
+	}
+}
+
+// CNINames lists the local cluster's CNI choices, sorted.
+func CNINames() []string {
+	var names []string
+	for name := range cniChoices() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// lookupCNI returns the choice called name ("" is CNIReference), checking
+// that extra enforcer arguments go with a choice that runs the enforcer.
+func lookupCNI(name string, enforcerArgs []string) (cniChoice, error) {
+	if name == "" {
+		name = CNIReference
+	}
+	choice, ok := cniChoices()[name]
+	if !ok {
+		return cniChoice{}, fmt.Errorf("local cluster: unknown CNI %q: want one of %s", name, strings.Join(CNINames(), ", "))
+	}
+	if len(enforcerArgs) > 0 && name != CNIReference {
+		return cniChoice{}, fmt.Errorf("local cluster: enforcer arguments %q go with CNI %s only, not %s", enforcerArgs, CNIReference, name)
+	}
+	return choice, nil
+}
+
+// installCNI applies the objects of the choice's installers to the
+// cluster and waits until their DaemonSets and Deployments are ready.
+func installCNI(ctx context.Context, config *rest.Config, choice cniChoice, progress io.Writer) error {
+	if choice.installers == nil {
+		return nil
+	}
+	installers, err := choice.installers(cni.Options{PodCIDR: topology.PodRange})
+	if err != nil {
+		return err
+	}
+	for _, inst := range installers {
+		if err := cni.Install(ctx, config, inst, cniInstallTimeout, progress); err != nil {
+			return err
+		}
+	}
+	return nil
+}
