@@ -26,16 +26,30 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 )
 
-// benchPods is how many pods BenchmarkUpAndPodStartup creates at once.
-var benchPods = flag.Int("pods", 150, "BenchmarkUpAndPodStartup: pods created at once per iteration")
+// The benchmark's pods: -pods created at once (the burst, which saturates the
+// cluster), then, while those run, -latency-pods created one every
+// -latency-interval.
+var (
+	benchPods       = flag.Int("pods", 150, "BenchmarkUpAndPodStartup: pods created at once per iteration")
+	latencyPods     = flag.Int("latency-pods", 30, "BenchmarkUpAndPodStartup: pods created one at a time once the burst's run (0: none)")
+	latencyInterval = flag.Duration("latency-interval", 200*time.Millisecond, "BenchmarkUpAndPodStartup: time between two latency pods' creates")
+)
 
 // BenchmarkUpAndPodStartup measures, with cached Kubernetes binaries, the
-// time from `local up` to a ready 2-node cluster, and the latency from the
-// create call of each of -pods pods (created at once, spread by the
-// scheduler) to the pod being bound to a node and to it being Running and
-// Ready with an IP, as a watch sees it.
+// time from `local up` to a ready 2-node cluster, and the latency from each
+// pod's create call to the pod being bound to a node and to it being Running
+// and Ready with an IP, as a watch sees it, for two kinds of pods, as
+// Kubernetes' own scalability tests tell saturation from latency:
 //
-//	go test ./cluster/local -run '^$' -bench UpAndPodStartup -benchtime 3x -pods 150
+//   - the burst (metrics bound-*, pod-*): -pods pods created at once. Their
+//     latencies are mostly queueing: every component works through all of
+//     them on the machine's cores;
+//
+//   - latency pods (latency-bound-*, latency-pod-*): with the burst's pods
+//     running, -latency-pods pods created one every -latency-interval, the
+//     startup latency of a pod in a cluster that runs -pods pods.
+//
+//     go test ./cluster/local -run '^$' -bench UpAndPodStartup -benchtime 3x -pods 150
 func BenchmarkUpAndPodStartup(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root: the local cluster is made of network namespaces")
@@ -44,7 +58,7 @@ func BenchmarkUpAndPodStartup(b *testing.B) {
 	if *benchPods <= 0 {
 		b.Fatalf("-pods %d: want at least one pod", *benchPods)
 	}
-	var ups, bound, ready []time.Duration
+	var ups, bound, ready, latencyBound, latencyReady []time.Duration
 	for i := range b.N {
 		name := fmt.Sprintf("b%d-%d", os.Getpid(), i)
 		stateDir := filepath.Join(b.TempDir(), "state")
@@ -54,16 +68,20 @@ func BenchmarkUpAndPodStartup(b *testing.B) {
 			b.Fatal(err)
 		}
 		ups = append(ups, time.Since(started))
-		latencies, err := startPods(c, *benchPods)
+		burst, steady, err := startPods(c, *benchPods, *latencyPods, *latencyInterval)
 		if downErr := local.Down(context.Background(), name, stateDir); downErr != nil {
 			b.Fatal(downErr)
 		}
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, l := range latencies {
+		for _, l := range burst {
 			bound = append(bound, l.bound)
 			ready = append(ready, l.ready)
+		}
+		for _, l := range steady {
+			latencyBound = append(latencyBound, l.bound)
+			latencyReady = append(latencyReady, l.ready)
 		}
 	}
 	slices.Sort(ups)
@@ -71,6 +89,10 @@ func BenchmarkUpAndPodStartup(b *testing.B) {
 	b.ReportMetric(ups[len(ups)-1].Seconds(), "up-max-s")
 	reportPercentiles(b, "bound", bound)
 	reportPercentiles(b, "pod", ready)
+	if len(latencyReady) > 0 {
+		reportPercentiles(b, "latency-bound", latencyBound)
+		reportPercentiles(b, "latency-pod", latencyReady)
+	}
 }
 
 // reportPercentiles reports the p50, p99 and max of durations, in seconds,
@@ -87,23 +109,23 @@ func reportPercentiles(b *testing.B, name string, durations []time.Duration) {
 // to a node, and Running and Ready with an IP.
 type podLatency struct{ bound, ready time.Duration }
 
-// startPods creates n probe pods at once and returns each one's latencies
-// from its create call.
-func startPods(c *local.Cluster, n int) ([]podLatency, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+// startPods creates n probe pods at once, then, once they run, m more one
+// every interval, and returns each one's latencies from its create call.
+func startPods(c *local.Cluster, n, m int, interval time.Duration) (burst, steady []podLatency, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(m)*interval)
 	defer cancel()
 	cfg, err := c.RESTConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg.QPS, cfg.Burst = 200, 200 // measure the cluster, not client-side throttling
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ns := "bench"
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	events, err := watchPods(ctx, &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -114,11 +136,18 @@ func startPods(c *local.Cluster, n int) ([]podLatency, error) {
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return measureStartup(ctx, client.CoreV1().Pods(ns), events, n, func(i int) *corev1.Pod {
+	pods := client.CoreV1().Pods(ns)
+	if burst, err = measureStartup(ctx, pods, events, n, 0, func(i int) *corev1.Pod {
 		return probePod(ns, fmt.Sprintf("p%03d", i), "")
+	}); err != nil || m == 0 {
+		return burst, nil, err
+	}
+	steady, err = measureStartup(ctx, pods, events, m, interval, func(i int) *corev1.Pod {
+		return probePod(ns, fmt.Sprintf("l%03d", i), "")
 	})
+	return burst, steady, err
 }
 
 // watchPods lists and watches pods with lw until ctx ends, as an informer
@@ -150,25 +179,33 @@ func watchPods(ctx context.Context, lw cache.ListerWatcher) (<-chan watch.Event,
 	return events, nil
 }
 
-// measureStartup creates n pods (newPod(0) to newPod(n-1)) at once and
-// returns each one's latencies from its create call to the first event of
-// events that shows it bound, and Running and Ready with an IP. It reads
-// events while the creates run: a watch left unread stalls.
-func measureStartup(ctx context.Context, pods corev1client.PodInterface, events <-chan watch.Event, n int, newPod func(int) *corev1.Pod) ([]podLatency, error) {
+// measureStartup creates n pods (newPod(0) to newPod(n-1)), at once or one
+// every interval, and returns each one's latencies from its create call to
+// the first event of events that shows it bound, and Running and Ready with
+// an IP; events of other pods are ignored. It reads events while the
+// creates run: a watch left unread stalls.
+func measureStartup(ctx context.Context, pods corev1client.PodInterface, events <-chan watch.Event, n int, interval time.Duration, newPod func(int) *corev1.Pod) ([]podLatency, error) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx) // ends the creates still running on an early return
 	defer cancel()
 	var mu sync.Mutex
 	created := map[string]time.Time{}
-	createdAt := func(name string) time.Time {
+	createdAt := func(name string) (time.Time, bool) {
 		mu.Lock()
 		defer mu.Unlock()
-		return created[name]
+		t, ok := created[name]
+		return t, ok
 	}
 	errs := make(chan error, n)
+	start := time.Now()
 	for i := range n {
 		wg.Go(func() {
+			select {
+			case <-time.After(time.Until(start.Add(time.Duration(i) * interval))):
+			case <-ctx.Done():
+				return
+			}
 			pod := newPod(i)
 			mu.Lock()
 			created[pod.Name] = time.Now()
@@ -198,11 +235,15 @@ func measureStartup(ctx context.Context, pods corev1client.PodInterface, events 
 				continue
 			}
 			seen := time.Now()
+			at, ours := createdAt(pod.Name)
+			if !ours {
+				continue
+			}
 			if _, ok := bound[pod.Name]; !ok && pod.Spec.NodeName != "" {
-				bound[pod.Name] = seen.Sub(createdAt(pod.Name))
+				bound[pod.Name] = seen.Sub(at)
 			}
 			if _, ok := ready[pod.Name]; !ok && pod.Status.PodIP != "" && isReady(pod) {
-				ready[pod.Name] = seen.Sub(createdAt(pod.Name))
+				ready[pod.Name] = seen.Sub(at)
 			}
 		}
 	}
@@ -248,7 +289,7 @@ func TestMeasureStartupReadsEventsWhileCreating(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	latencies, err := measureStartup(ctx, client.CoreV1().Pods("bench"), events, n, func(i int) *corev1.Pod {
+	latencies, err := measureStartup(ctx, client.CoreV1().Pods("bench"), events, n, 0, func(i int) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%03d", i), Namespace: "bench"}}
 	})
 	if err != nil {
@@ -324,5 +365,49 @@ func TestWatchPodsResumesAtOnce(t *testing.T) {
 	defer mu.Unlock()
 	if took := time.Since(closed); took > 500*time.Millisecond {
 		t.Errorf("the event after the watch closed came %s later, want at once", took.Round(time.Millisecond))
+	}
+}
+
+// TestMeasureStartupSpacesCreates checks the latency pods' measure: creates
+// one every interval, and events of pods it did not create (the burst's,
+// still running) ignored.
+func TestMeasureStartupSpacesCreates(t *testing.T) {
+	const n, interval = 4, 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	client := fake.NewClientset()
+	events := make(chan watch.Event, 4*n)
+	var mu sync.Mutex
+	var creates []time.Time
+	client.PrependReactor("create", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		creates = append(creates, time.Now())
+		mu.Unlock()
+		pod := action.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "burst-" + pod.Name, Namespace: "bench"},
+			Spec: corev1.PodSpec{NodeName: "node1"}, Status: corev1.PodStatus{PodIP: "10.244.1.3",
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}
+		running := pod.DeepCopy()
+		running.Spec.NodeName, running.Status = "node1", other.Status
+		events <- watch.Event{Type: watch.Modified, Object: other}
+		events <- watch.Event{Type: watch.Modified, Object: running}
+		return false, nil, nil
+	})
+	latencies, err := measureStartup(ctx, client.CoreV1().Pods("bench"), events, n, interval, func(i int) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("l%03d", i), Namespace: "bench"}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(latencies) != n {
+		t.Fatalf("%d latencies, want %d (events of other pods counted?)", len(latencies), n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.SortFunc(creates, func(a, b time.Time) int { return a.Compare(b) })
+	for i := 1; i < len(creates); i++ {
+		if gap := creates[i].Sub(creates[i-1]); gap < interval*8/10 {
+			t.Errorf("creates %d and %d %v apart, want about %v", i-1, i, gap, interval)
+		}
 	}
 }
