@@ -185,7 +185,6 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 		launches = append(launches, l)
 		envs[c.Name] = l.spec.Env
 	}
-	keepTokensFresh(rt.done, a.client, withIP, vols.tokens, a.cfg.Log)
 	keepVolumesSynced(rt.done, vols.synced, volumeSyncPeriod, a.cfg.Log.With("pod", key))
 	if rt.initStatuses, err = a.runInitContainers(ctx, rt, withIP, vols, podDir); err != nil {
 		if errors.Is(err, errPodFailed) {

@@ -3,7 +3,6 @@ package nodeagent
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,28 +22,20 @@ import (
 // projected volume as the union of its sources, its service-account token
 // requested through the TokenRequest API (bound to the pod) and rewritten
 // before it expires. A hostPath volume is the machine's path itself.
-// ConfigMap and secret volumes are written as the kubelet writes them
-// (atomicdir.go) and kept in sync with their objects while the pod runs
-// (volumesync.go); the configMaps and secrets of projected volumes are read
-// when the pod starts only.
+// ConfigMap, secret, downwardAPI and projected volumes are written as the
+// kubelet writes them (atomicdir.go) and kept in sync while the pod runs
+// (volumesync.go): their objects reread, the pod's fields as they are now,
+// tokens requested again when due.
 
 // defaultTokenSeconds is a projected token's lifetime when the volume sets
 // none, as the API's default.
 const defaultTokenSeconds = 3600
 
 // podVolumes is what prepareVolumes made: the host directory (or file) of
-// every volume by name, and the projected tokens to keep fresh.
+// every volume by name, and the volumes to keep in sync.
 type podVolumes struct {
 	paths  map[string]string
-	tokens []projectedToken
 	synced []syncedVolume
-}
-
-// projectedToken is a service-account token file of a projected volume.
-type projectedToken struct {
-	file   string
-	mode   os.FileMode
-	source *corev1.ServiceAccountTokenProjection
 }
 
 // prepareVolumes writes the volumes of pod under dir.
@@ -62,44 +53,25 @@ func (a *Agent) prepareVolumes(ctx context.Context, pod *corev1.Pod, dir string)
 			vols.synced = append(vols.synced, sv)
 			continue
 		}
-		p, tokens, err := a.prepareVolume(ctx, pod, v, volDir)
+		p, err := prepareVolume(v, volDir)
 		if err != nil {
 			return podVolumes{}, fmt.Errorf("volume %s: %w", v.Name, err)
 		}
 		vols.paths[v.Name] = p
-		vols.tokens = append(vols.tokens, tokens...)
 	}
 	return vols, nil
 }
 
-func (a *Agent) prepareVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, dir string) (string, []projectedToken, error) {
-	if v.HostPath != nil {
-		return v.HostPath.Path, nil, hostPath(v.HostPath)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, err
-	}
-	var (
-		files  []volumeFile
-		tokens []projectedToken
-		err    error
-	)
+// prepareVolume makes a volume that is not kept in sync: an emptyDir, or a
+// hostPath's checks.
+func prepareVolume(v *corev1.Volume, dir string) (string, error) {
 	switch {
+	case v.HostPath != nil:
+		return v.HostPath.Path, hostPath(v.HostPath)
 	case v.EmptyDir != nil:
-	case v.DownwardAPI != nil:
-		files, err = downwardFiles(pod, v.DownwardAPI.Items, v.DownwardAPI.DefaultMode)
-	case v.Projected != nil:
-		files, tokens, err = a.projectedFiles(ctx, pod, v.Projected, dir)
-	default:
-		return "", nil, fmt.Errorf("the local cluster supports emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes only")
+		return dir, os.MkdirAll(dir, 0o755)
 	}
-	if err != nil {
-		return "", nil, err
-	}
-	if err := writeVolumeFiles(dir, files); err != nil {
-		return "", nil, err
-	}
-	return dir, tokens, nil
+	return "", fmt.Errorf("the local cluster supports emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes only")
 }
 
 // hostPath checks a hostPath volume's type, creating the path for the
@@ -241,13 +213,10 @@ func downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, defaul
 	return files, nil
 }
 
-// projectedFiles are the files of a projected volume's sources; its tokens
-// are requested now and returned to be kept fresh.
-func (a *Agent) projectedFiles(ctx context.Context, pod *corev1.Pod, p *corev1.ProjectedVolumeSource, dir string) ([]volumeFile, []projectedToken, error) {
-	var (
-		files  []volumeFile
-		tokens []projectedToken
-	)
+// projectedFiles are the files of a projected volume's sources, its tokens
+// from tokens (requested when due).
+func (a *Agent) projectedFiles(ctx context.Context, pod *corev1.Pod, p *corev1.ProjectedVolumeSource, tokens tokenCache) ([]volumeFile, error) {
+	var files []volumeFile
 	for _, s := range p.Sources {
 		var (
 			more []volumeFile
@@ -262,19 +231,41 @@ func (a *Agent) projectedFiles(ctx context.Context, pod *corev1.Pod, p *corev1.P
 			more, err = downwardFiles(pod, s.DownwardAPI.Items, p.DefaultMode)
 		case s.ServiceAccountToken != nil:
 			var token []byte
-			token, _, err = requestToken(ctx, a.client, pod, s.ServiceAccountToken)
-			mode := fileMode(p.DefaultMode, nil)
-			more = []volumeFile{{path: s.ServiceAccountToken.Path, data: token, mode: mode}}
-			tokens = append(tokens, projectedToken{file: filepath.Join(dir, s.ServiceAccountToken.Path), mode: mode, source: s.ServiceAccountToken})
+			token, err = tokens.get(ctx, a.client, pod, s.ServiceAccountToken)
+			more = []volumeFile{{path: s.ServiceAccountToken.Path, data: token, mode: fileMode(p.DefaultMode, nil)}}
 		default:
 			err = fmt.Errorf("the local cluster supports configMap, secret, downwardAPI and serviceAccountToken projections only")
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		files = append(files, more...)
 	}
-	return files, tokens, nil
+	return files, nil
+}
+
+// tokenCache holds a projected volume's tokens between syncs, by path, each
+// with when the kubelet would request it again.
+type tokenCache map[string]*cachedToken
+
+type cachedToken struct {
+	token     []byte
+	refreshAt time.Time
+}
+
+// get returns the token of source, requested now if it has none or its
+// refresh is due. A refresh that fails is an error (the volume keeps its
+// files, and the next sync tries again).
+func (c tokenCache) get(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, source *corev1.ServiceAccountTokenProjection) ([]byte, error) {
+	if t := c[source.Path]; t != nil && time.Now().Before(t.refreshAt) {
+		return t.token, nil
+	}
+	token, expiry, err := requestToken(ctx, client, pod, source)
+	if err != nil {
+		return nil, err
+	}
+	c[source.Path] = &cachedToken{token: token, refreshAt: time.Now().Add(refreshAfter(time.Until(expiry)))}
+	return token, nil
 }
 
 // requestToken asks the API for a token of the pod's service account, bound
@@ -306,37 +297,4 @@ func requestToken(ctx context.Context, client kubernetes.Interface, pod *corev1.
 // and at least daily.
 func refreshAfter(lifetime time.Duration) time.Duration {
 	return min(lifetime*8/10, 24*time.Hour)
-}
-
-// keepTokensFresh rewrites the pod's projected tokens before they expire,
-// until ctx ends.
-func keepTokensFresh(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, tokens []projectedToken, log *slog.Logger) {
-	for _, t := range tokens {
-		go func() {
-			seconds := int64(defaultTokenSeconds)
-			if t.source.ExpirationSeconds != nil {
-				seconds = *t.source.ExpirationSeconds
-			}
-			wait := refreshAfter(time.Duration(seconds) * time.Second)
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(wait):
-				}
-				token, expiry, err := requestToken(ctx, client, pod, t.source)
-				if err == nil {
-					err = writeVolumeFiles(filepath.Dir(t.file), []volumeFile{{path: filepath.Base(t.file), data: token, mode: t.mode}})
-				}
-				if err != nil {
-					if ctx.Err() == nil {
-						log.Warn("refreshing a projected token, retrying in 10s", "pod", pod.Namespace+"/"+pod.Name, "file", t.file, "err", err)
-					}
-					wait = 10 * time.Second
-					continue
-				}
-				wait = refreshAfter(time.Until(expiry))
-			}
-		}()
-	}
 }

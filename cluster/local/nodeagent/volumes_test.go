@@ -3,8 +3,6 @@ package nodeagent
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,8 +108,12 @@ func TestPrepareVolumes(t *testing.T) {
 	if len(requests) != 1 || requests[0].Spec.BoundObjectRef.UID != "uid-1" || *requests[0].Spec.ExpirationSeconds != 3607 {
 		t.Errorf("token requests = %+v, want one bound to the pod for 3607s", requests)
 	}
-	if len(vols.tokens) != 1 || vols.tokens[0].file != filepath.Join(dir, "kube-api-access", "token") {
-		t.Errorf("tokens to refresh = %+v", vols.tokens)
+	var synced []string
+	for _, sv := range vols.synced {
+		synced = append(synced, sv.name)
+	}
+	if !slices.Equal(synced, []string{"config", "auth", "kube-api-access"}) {
+		t.Errorf("volumes kept in sync: %v, want config, auth, kube-api-access", synced)
 	}
 
 	// A missing ConfigMap is an error unless the volume is optional.
@@ -193,37 +195,3 @@ func TestContainerLaunch(t *testing.T) {
 
 // TestKeepTokensFresh: a projected token is requested again and rewritten
 // before it expires.
-func TestKeepTokensFresh(t *testing.T) {
-	var requests []*authenticationv1.TokenRequest
-	client := fake.NewClientset()
-	client.PrependReactor("create", "serviceaccounts", func(action k8stesting.Action) (bool, runtime.Object, error) {
-		req := action.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenRequest).DeepCopy()
-		requests = append(requests, req)
-		req.Status.Token = fmt.Sprintf("token-%d", len(requests))
-		req.Status.ExpirationTimestamp = metav1.NewTime(time.Now().Add(time.Second))
-		return true, req, nil
-	})
-	file := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(file, []byte("token-0"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	one := int64(1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	keepTokensFresh(ctx, client, dnsPod(), []projectedToken{{file: file, mode: 0o600,
-		source: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: &one}}}, slog.New(slog.DiscardHandler))
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		data, _ := os.ReadFile(file)
-		if string(data) == "token-2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 3s the token file holds %q, want the second refresh", data)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if st, err := os.Stat(file); err != nil || st.Mode().Perm() != 0o600 {
-		t.Errorf("the refreshed token's mode: %v, %v", st.Mode(), err)
-	}
-}

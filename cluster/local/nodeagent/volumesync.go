@@ -9,26 +9,39 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// While a pod runs, the agent rereads the configMaps and secrets of its
-// configMap and secret volumes every volumeSyncPeriod and writes what
-// changed, atomically (atomicdir.go), as the kubelet's sync does (the
-// kubelet's period is a minute plus its cache's; the local cluster's is
-// shorter). An object that cannot be read leaves the volume as it is; an
-// optional one that is gone empties it. A container that mounts a key
-// through subPath keeps the file it started with, as with the kubelet.
+// While a pod runs, the agent rebuilds its configMap, secret, downwardAPI
+// and projected volumes every volumeSyncPeriod and writes what changed,
+// atomically (atomicdir.go), as the kubelet's sync does (the kubelet's
+// period is a minute plus its cache's; the local cluster's is shorter):
+// configMaps and secrets reread, downwardAPI fields from the pod as it is
+// now (labels and annotations change), projected tokens requested again at
+// 80% of their lifetime. An object that cannot be read, or a token refresh
+// that fails, leaves the volume as it is; an optional object that is gone
+// empties its files. A container that mounts a key through subPath keeps the
+// file it started with, as with the kubelet.
 const volumeSyncPeriod = 5 * time.Second
 
-// syncedVolume is a configMap or secret volume kept in sync.
+// syncedVolume is a volume kept in sync.
 type syncedVolume struct {
 	name string
 	dir  string
 	read func(context.Context) ([]volumeFile, error)
 }
 
-// syncedFiles returns how to read the files of a configMap or secret
-// volume (nil for any other volume).
+// syncedFiles returns how to read the files of a configMap, secret,
+// downwardAPI or projected volume (nil for any other volume).
 func (a *Agent) syncedFiles(pod *corev1.Pod, v *corev1.Volume) func(context.Context) ([]volumeFile, error) {
 	switch {
+	case v.DownwardAPI != nil:
+		d := v.DownwardAPI
+		return func(context.Context) ([]volumeFile, error) {
+			return downwardFiles(a.currentPod(pod), d.Items, d.DefaultMode)
+		}
+	case v.Projected != nil:
+		p, tokens := v.Projected, tokenCache{}
+		return func(ctx context.Context) ([]volumeFile, error) {
+			return a.projectedFiles(ctx, a.currentPod(pod), p, tokens)
+		}
 	case v.ConfigMap != nil:
 		cm := v.ConfigMap
 		return func(ctx context.Context) ([]volumeFile, error) {
@@ -41,6 +54,24 @@ func (a *Agent) syncedFiles(pod *corev1.Pod, v *corev1.Volume) func(context.Cont
 		}
 	}
 	return nil
+}
+
+// currentPod is the pod as the agent's informer has it now (its labels and
+// annotations may have changed since it started), or started if it has none
+// of that pod.
+func (a *Agent) currentPod(started *corev1.Pod) *corev1.Pod {
+	if a.lister == nil {
+		return started
+	}
+	now, ok, err := a.lister(podKey(started.Namespace, started.Name))
+	if err != nil || !ok || now.UID != started.UID {
+		return started
+	}
+	// Its status is what the informer saw last; the start's (its IP) is
+	// what the pod's files were made from.
+	merged := now.DeepCopy()
+	merged.Status = started.Status
+	return merged
 }
 
 // sync reads the volume's object and writes its files when they changed

@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -9,10 +10,13 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func configMapVolume(name string) corev1.Volume {
@@ -118,4 +122,65 @@ func TestConfigMapUpdateReachesTheContainer(t *testing.T) {
 	}
 	took := waitSeen("two ..data/key", volumeSyncPeriod+5*time.Second)
 	t.Logf("the update reached the container in %s", took.Round(time.Millisecond))
+}
+
+// TestProjectedAndDownwardVolumesSynced: a projected volume is kept in sync
+// as a kubelet keeps it: its configMap's update reaches its file, its token
+// is requested again once 80% of its lifetime has passed, and a label
+// change reaches the downwardAPI files, its own and a downwardAPI volume's.
+func TestProjectedAndDownwardVolumesSynced(t *testing.T) {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt", Namespace: "ns"}, Data: map[string]string{"ca.crt": "CA 1"}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "uid-p", Labels: map[string]string{"app": "one"}}}
+	tokens := 0
+	client := fake.NewClientset(cm, pod)
+	client.PrependReactor("create", "serviceaccounts", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		req := action.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenRequest).DeepCopy()
+		tokens++
+		req.Status.Token = fmt.Sprintf("token-%d", tokens)
+		req.Status.ExpirationTimestamp = metav1.NewTime(time.Now().Add(time.Second))
+		return true, req, nil
+	})
+	a := &Agent{client: client, lister: func(key string) (*corev1.Pod, bool, error) {
+		p, err := client.CoreV1().Pods("ns").Get(context.Background(), "p", metav1.GetOptions{})
+		return p, err == nil, nil
+	}}
+	one := int64(1)
+	labels := []corev1.DownwardAPIVolumeFile{{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}}}
+	pod.Spec.Volumes = []corev1.Volume{
+		{Name: "api", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: &one}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: labels}},
+		}}}},
+		{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: labels}}},
+	}
+	dir := t.TempDir()
+	vols, err := a.prepareVolumes(context.Background(), pod, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keepVolumesSynced(ctx, vols.synced, 20*time.Millisecond, slog.New(slog.DiscardHandler))
+	cm.Data = map[string]string{"ca.crt": "CA 2"}
+	if _, err := client.CoreV1().ConfigMaps("ns").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod.Labels = map[string]string{"app": "two"}
+	if _, err := client.CoreV1().Pods("ns").Update(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for path, want := range map[string]string{"api/ca.crt": "CA 2", "api/token": "token-2", "api/labels": `app="two"`, "info/labels": `app="two"`} {
+		for {
+			data, _ := os.ReadFile(filepath.Join(dir, path))
+			if string(data) == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s = %q, want %q", path, data, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
