@@ -322,9 +322,12 @@ func (k *kubeletRuntime) LogFile(ref kubeletapi.ContainerRef, previous bool) (ku
 	}
 	p := t.proc
 	p.mu.Lock()
-	restarts, current, exited := p.restarts, p.logPath, p.exited
+	restarts, current, exited, log := p.restarts, p.logPath, p.exited, p.log
 	p.mu.Unlock()
 	if !previous {
+		if log != nil {
+			log.logRead()
+		}
 		return kubeletapi.LogFile{Path: current, Done: exited}, nil
 	}
 	if restarts == 0 {

@@ -73,12 +73,24 @@ func (l *containerLog) close() error {
 }
 
 // holdUntilAttached keeps the output (up to maxHeldOutput) until the first
-// client attaches, which gets it first: a stdin-once container, as kubectl
-// run -i creates, shows all its output to kubectl, also what it wrote before
+// client attaches, which gets it first, less what a read of the log gave a
+// client before (logRead): a stdin-once container, as kubectl run -i
+// creates, shows all its output to kubectl once, also what it wrote before
 // kubectl attached.
 func (l *containerLog) holdUntilAttached() {
 	l.mu.Lock()
 	l.holding = true
+	l.mu.Unlock()
+}
+
+// logRead says that a client is reading the log now (kubectl run -i reads
+// it before it attaches): what it holds is what the client gets from the
+// file, so the first attach gets only what follows. A container runtime
+// such as containerd holds nothing: output written between the read and the
+// attach reaches neither.
+func (l *containerLog) logRead() {
+	l.mu.Lock()
+	l.held, l.heldLen = nil, 0
 	l.mu.Unlock()
 }
 

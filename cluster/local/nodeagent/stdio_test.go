@@ -95,3 +95,29 @@ func TestContainerLogHoldsOutputForTheFirstAttach(t *testing.T) {
 		t.Errorf("second client got %q, want only what followed its attach", second.String())
 	}
 }
+
+// TestAttachAfterALogReadGetsWhatFollows: kubectl run -i reads the log, then
+// attaches; the attach then gets only what the read could not have (what was
+// written after it), so the output shows once.
+func TestAttachAfterALogReadGetsWhatFollows(t *testing.T) {
+	log, err := openContainerLog(filepath.Join(t.TempDir(), "0.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.close()
+	log.holdUntilAttached()
+	stdout := log.stream(kubeletapi.StreamStdout, nil)
+	if _, err := stdout.Write([]byte("in the log read\n")); err != nil {
+		t.Fatal(err)
+	}
+	log.logRead()
+	if _, err := stdout.Write([]byte("after the read\n")); err != nil {
+		t.Fatal(err)
+	}
+	var attached bytes.Buffer
+	detach := log.attach(&attachment{stdout: &attached})
+	detach()
+	if attached.String() != "after the read\n" {
+		t.Errorf("the attach got %q, want only what followed the log read", attached.String())
+	}
+}
