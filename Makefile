@@ -29,6 +29,8 @@ NONE_CONVERGENCE ?= 3s
 # kind: their cells are reported as not probed.
 EXTERNAL_HOSTS ?=
 TEST_OUT ?= reports/out/test
+# kube-router's failing cases cannot converge either (docs/results/kube-router).
+KUBE_ROUTER_CONVERGENCE ?= 5s
 
 # suites runs $(SUITES) with Ginkgo in parallel, environment $(1), reports in
 # $(2), for CNI $(3) on provider $(4), with timeout $(5); then writes
@@ -59,6 +61,7 @@ test: vet build
 	$(GO) test -count=1 -run '^(TestCatalogue|TestReadme|TestUpstream)' ./suites/conformance
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/reference
 	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/none CNI=none CONVERGENCE=$(NONE_CONVERGENCE)
+	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/kube-router CNI=kube-router CONVERGENCE=$(KUBE_ROUTER_CONVERGENCE)
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/no-externals EXTERNAL_HOSTS=none SUITES=./suites/conformance GINKGO_FLAGS=--label-filter=IPBlock
 	$(MAKE) --no-print-directory upstream-e2e UPSTREAM_OUT=$(TEST_OUT)/upstream-e2e
 	$(MAKE) --no-print-directory run-kube-exec OUT=$(TEST_OUT)/kube-exec
@@ -95,6 +98,20 @@ run-kube-exec: build
 
 clean:
 	rm -rf $(BIN) $(OUT)
+
+# compare runs every suite against the local cluster once per CNI of
+# COMPARE_CNIS (each a `make run CNI=...`, failures expected) into
+# $(COMPARE_OUT)/<cni>, then writes their comparison to
+# $(COMPARE_OUT)/comparison.md and comparison.html.
+COMPARE_CNIS ?= reference none kube-router
+COMPARE_OUT  ?= reports/out/compare
+.PHONY: compare
+compare: build
+	@for cni in $(COMPARE_CNIS); do \
+		$(MAKE) --no-print-directory run CNI=$$cni OUT=$(COMPARE_OUT)/$$cni || echo "compare: $$cni failed cases (expected for a CNI that does not enforce everything)"; \
+	done
+	$(BIN)/netpolcheck compare --markdown $(COMPARE_OUT)/comparison.md --html $(COMPARE_OUT)/comparison.html \
+		$(foreach cni,$(COMPARE_CNIS),--name $(cni)=$(COMPARE_OUT)/$(cni)/results.json)
 
 # upstream-e2e brings the local cluster up (reference CNI), runs upstream's
 # NetworkPolicy e2e against it (e2e.test from k8s.io/kubernetes/test/e2e at
