@@ -115,7 +115,7 @@ compare: build
 	$(BIN)/netpolcheck compare --markdown $(COMPARE_OUT)/comparison.md --html $(COMPARE_OUT)/comparison.html \
 		$(foreach cni,$(COMPARE_CNIS),--name $(cni)=$(COMPARE_OUT)/$(cni)/results.json)
 
-# upstream-e2e brings the local cluster up (reference CNI), runs upstream's
+# upstream-e2e brings the local cluster up (with CNI), runs upstream's
 # NetworkPolicy e2e against it (e2e.test from k8s.io/kubernetes/test/e2e at
 # the control plane's release, built once into the cache), writes
 # $(UPSTREAM_OUT)/junit.xml and e2e.log, and always takes the cluster down.
@@ -123,7 +123,7 @@ UPSTREAM_OUT ?= reports/out/upstream-e2e
 .PHONY: upstream-e2e
 upstream-e2e: build
 	@trap '$(BIN)/netpolcheck local down >/dev/null' EXIT INT TERM; \
-	kubeconfig=$$($(BIN)/netpolcheck local up --nodes 2) || exit 1; \
+	kubeconfig=$$($(BIN)/netpolcheck local up --nodes 2 --cni $(CNI)) || exit 1; \
 	$(BIN)/netpolcheck upstream-e2e --kubeconfig "$$kubeconfig" --out $(UPSTREAM_OUT)
 
 # ---------------------------------------------------------------------------
