@@ -1,7 +1,8 @@
 # netpolcheck: the two commands of the README are `make run` (the main job)
 # and `make test` (every test, as root: integration tests use network
 # namespaces, nftables and a real control plane; then the main job, once
-# with the reference enforcer and once with its none profile, the IPBlock
+# with the reference enforcer, once with its none profile and once with
+# kube-router, the IPBlock
 # conformance cases without external hosts (as on kind), and a check of the
 # runs and of their comparison reports).
 
@@ -29,6 +30,9 @@ NONE_CONVERGENCE ?= 3s
 # kind: their cells are reported as not probed.
 EXTERNAL_HOSTS ?=
 TEST_OUT ?= reports/out/test
+# The kube-router run keeps the suites' default convergence, as its
+# committed snapshot (docs/results/kube-router) was made with it.
+KUBE_ROUTER_CONVERGENCE ?=
 
 # suites runs $(SUITES) with Ginkgo in parallel, environment $(1), reports in
 # $(2), for CNI $(3) on provider $(4), with timeout $(5); then writes
@@ -59,6 +63,7 @@ test: vet build
 	$(GO) test -count=1 -run '^(TestCatalogue|TestReadme|TestUpstream)' ./suites/conformance
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/reference
 	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/none CNI=none CONVERGENCE=$(NONE_CONVERGENCE)
+	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/kube-router CNI=kube-router CONVERGENCE=$(KUBE_ROUTER_CONVERGENCE)
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/no-externals EXTERNAL_HOSTS=none SUITES=./suites/conformance GINKGO_FLAGS=--label-filter=IPBlock
 	$(MAKE) --no-print-directory upstream-e2e UPSTREAM_OUT=$(TEST_OUT)/upstream-e2e
 	$(MAKE) --no-print-directory run-kube-exec OUT=$(TEST_OUT)/kube-exec
@@ -96,7 +101,21 @@ run-kube-exec: build
 clean:
 	rm -rf $(BIN) $(OUT)
 
-# upstream-e2e brings the local cluster up (reference CNI), runs upstream's
+# compare runs every suite against the local cluster once per CNI of
+# COMPARE_CNIS (each a `make run CNI=...`, failures expected) into
+# $(COMPARE_OUT)/<cni>, then writes their comparison to
+# $(COMPARE_OUT)/comparison.md and comparison.html.
+COMPARE_CNIS ?= reference none kube-router
+COMPARE_OUT  ?= reports/out/compare
+.PHONY: compare
+compare: build
+	@for cni in $(COMPARE_CNIS); do \
+		$(MAKE) --no-print-directory run CNI=$$cni OUT=$(COMPARE_OUT)/$$cni || echo "compare: $$cni failed cases (expected for a CNI that does not enforce everything)"; \
+	done
+	$(BIN)/netpolcheck compare --markdown $(COMPARE_OUT)/comparison.md --html $(COMPARE_OUT)/comparison.html \
+		$(foreach cni,$(COMPARE_CNIS),--name $(cni)=$(COMPARE_OUT)/$(cni)/results.json)
+
+# upstream-e2e brings the local cluster up (with CNI), runs upstream's
 # NetworkPolicy e2e against it (e2e.test from k8s.io/kubernetes/test/e2e at
 # the control plane's release, built once into the cache), writes
 # $(UPSTREAM_OUT)/junit.xml and e2e.log, and always takes the cluster down.
@@ -104,7 +123,7 @@ UPSTREAM_OUT ?= reports/out/upstream-e2e
 .PHONY: upstream-e2e
 upstream-e2e: build
 	@trap '$(BIN)/netpolcheck local down >/dev/null' EXIT INT TERM; \
-	kubeconfig=$$($(BIN)/netpolcheck local up --nodes 2) || exit 1; \
+	kubeconfig=$$($(BIN)/netpolcheck local up --nodes 2 --cni $(CNI)) || exit 1; \
 	$(BIN)/netpolcheck upstream-e2e --kubeconfig "$$kubeconfig" --out $(UPSTREAM_OUT)
 
 # ---------------------------------------------------------------------------

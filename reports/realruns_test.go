@@ -17,8 +17,10 @@ import (
 
 // TestRealRuns checks the real runs of the suites against the local cluster
 // made by `make test`: one with the reference enforcer, one with its none
-// profile (which enforces nothing, as Flannel), and the IPBlock conformance
-// cases without external hosts. The reference run must pass every case; the
+// profile (which enforces nothing, as Flannel), one with kube-router's
+// policy controller (checked against its committed snapshot by
+// checkAgainstSnapshot), and the IPBlock conformance cases without external
+// hosts. The reference run must pass every case; the
 // none run must fail exactly the cases whose expected tables deny something,
 // and no other; both probe every cell. It then renders the comparison of the
 // two runs, writes it next to them, and opens the HTML to check it shows
@@ -27,13 +29,17 @@ import (
 func TestRealRuns(t *testing.T) {
 	dir := os.Getenv("NETPOLCHECK_RUNS")
 	if dir == "" {
-		t.Skip("needs two real runs: `make test` sets NETPOLCHECK_RUNS=DIR holding reference/ and none/ results")
+		t.Skip("needs the real runs: `make test` sets NETPOLCHECK_RUNS=DIR holding reference/, none/ and kube-router/ results")
 	}
 	ref, err := reports.ReadRun(filepath.Join(dir, "reference", "results.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	none, err := reports.ReadRun(filepath.Join(dir, "none", "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeRouter, err := reports.ReadRun(filepath.Join(dir, "kube-router", "results.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,8 +75,9 @@ func TestRealRuns(t *testing.T) {
 	}
 	t.Logf("none profile: %d of %d cases need enforcement and fail", wantFailed, len(none.Cases))
 	checkServiceChecks(t, ref)
+	checkAgainstSnapshot(t, kubeRouter, "kube-router")
 
-	comparison := reports.Compare([]*reports.Run{ref, none})
+	comparison := reports.Compare([]*reports.Run{ref, none, kubeRouter})
 	page, err := comparison.HTML()
 	if err != nil {
 		t.Fatal(err)
@@ -93,14 +100,19 @@ func TestRealRuns(t *testing.T) {
 	if len(page) >= maxPageBytes {
 		t.Errorf("the HTML comparison is %d bytes, want under %d", len(page), maxPageBytes)
 	}
-	checkRealComparisonInChromium(t, page, none, filepath.Join(dir, "artifacts"))
+	// The wrong cells Chromium counts are the none run's alone.
+	refAndNone, err := reports.Compare([]*reports.Run{ref, none}).HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRealComparisonInChromium(t, refAndNone, none, filepath.Join(dir, "artifacts"))
 	doc, err := html.Parse(strings.NewReader(page))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows := findAll(findAll(doc, "table", "summary")[0], "tr", "")[1:]
-	if len(rows) != 2 {
-		t.Fatalf("%d runs in the summary table", len(rows))
+	if len(rows) != 3 {
+		t.Fatalf("%d runs in the summary table, want reference, none and kube-router", len(rows))
 	}
 	divergent := 0
 	for _, c := range none.Cases {
@@ -108,7 +120,9 @@ func TestRealRuns(t *testing.T) {
 			divergent++
 		}
 	}
-	for i, want := range [][5]int{{len(ref.Cases), 0, 0, 0, 0}, {len(none.Cases) - wantFailed, wantFailed - divergent, divergent, 0, 0}} {
+	kr := countRun(kubeRouter)
+	for i, want := range [][5]int{{len(ref.Cases), 0, 0, 0, 0}, {len(none.Cases) - wantFailed, wantFailed - divergent, divergent, 0, 0},
+		{kr.passed, kr.failed, kr.divergent, kr.incomplete, 0}} {
 		cells := findAll(rows[i], "td", "")
 		got := [5]int{number(t, text(cells[4])), number(t, text(cells[5])), number(t, text(cells[6])),
 			number(t, text(findAll(rows[i], "td", "incomplete")[0])), number(t, text(findAll(rows[i], "td", "cells-not-probed")[0]))}

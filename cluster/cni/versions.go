@@ -17,9 +17,13 @@ const (
 	CiliumVersion = "1.20.2"
 	// FlannelVersion is the Flannel release.
 	FlannelVersion = "v0.28.10"
-	// KubeRouterVersion is the kube-router release; its manifest names the
-	// image without a tag, so the installer pins the image to this version.
-	KubeRouterVersion = "v2.6.3"
+	// KubeRouterVersion is the kube-router release kind installs (pod
+	// network and policy); its manifest names the image without a tag, so
+	// the installer pins the image to this version. v2.9.0 or later: earlier
+	// releases have published advisories in the parts this mode runs besides
+	// the policy controller (the BGP router's unauthenticated GoBGP admin
+	// port) and in the service proxy (externalIPs).
+	KubeRouterVersion = "v2.9.0"
 )
 
 // KubeRouterFirewallModule is the kube-router module whose firewall-only

@@ -89,6 +89,11 @@ func Wait(ctx context.Context, client kubernetes.Interface, workloads []Workload
 	return errors.New(msg)
 }
 
+// readFailed is the reason of a workload that could not be read: one more
+// reason it is not ready yet, so the wait goes on (a request the client's
+// rate limiter refuses near the deadline, an API server hiccup).
+func readFailed(err error) string { return "not read: " + err.Error() }
+
 // notReady returns why w is not ready, or "" when it is.
 func notReady(ctx context.Context, client kubernetes.Interface, w Workload) (string, error) {
 	switch w.Kind {
@@ -98,7 +103,7 @@ func notReady(ctx context.Context, client kubernetes.Interface, w Workload) (str
 			return "not found", nil
 		}
 		if err != nil {
-			return "", fmt.Errorf("reading %s: %w", w, err)
+			return readFailed(err), nil
 		}
 		return daemonSetNotReady(ds), nil
 	case "Deployment":
@@ -107,7 +112,7 @@ func notReady(ctx context.Context, client kubernetes.Interface, w Workload) (str
 			return "not found", nil
 		}
 		if err != nil {
-			return "", fmt.Errorf("reading %s: %w", w, err)
+			return readFailed(err), nil
 		}
 		return deploymentNotReady(d), nil
 	}

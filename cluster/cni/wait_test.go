@@ -2,6 +2,7 @@ package cni
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func daemonSet(name string, generation, observed int64, desired, updated, available int32) *appsv1.DaemonSet {
@@ -108,5 +110,38 @@ func TestWaitCancelled(t *testing.T) {
 	err := Wait(ctx, client, []Workload{{"DaemonSet", "kube-system", "node"}}, time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "context canceled") {
 		t.Errorf("error %v, want the cancellation", err)
+	}
+}
+
+// A read that fails while waiting (the client's rate limiter refuses a
+// request that would end after the deadline; the API server hiccups) is
+// one more reason the workload is not ready yet: Wait keeps polling, and a
+// timeout still describes the workloads and their pods.
+func TestWaitReadErrors(t *testing.T) {
+	client := fake.NewClientset(daemonSet("node", 1, 1, 3, 3, 1), crashingPod("node"))
+	reads := 0
+	client.PrependReactor("get", "daemonsets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		reads++
+		if reads == 1 {
+			return true, nil, errors.New("client rate limiter Wait returned an error: rate: Wait(n=1) would exceed context deadline")
+		}
+		return false, nil, nil
+	})
+	err := Wait(context.Background(), client, []Workload{{"DaemonSet", "kube-system", "node"}}, 50*time.Millisecond)
+	for _, w := range []string{"not ready after 50ms", "DaemonSet kube-system/node:", "pod kube-system/node-x1 (kind-worker): container agent waiting: CrashLoopBackOff"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v lacks %q", err, w)
+		}
+	}
+	reads = 0
+	client = fake.NewClientset(daemonSet("node", 1, 1, 3, 3, 3))
+	client.PrependReactor("get", "daemonsets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if reads++; reads == 1 {
+			return true, nil, errors.New("etcdserver: leader changed")
+		}
+		return false, nil, nil
+	})
+	if err := Wait(context.Background(), client, []Workload{{"DaemonSet", "kube-system", "node"}}, 10*time.Second); err != nil {
+		t.Errorf("a read that failed once: %v, want the wait to go on until ready", err)
 	}
 }

@@ -50,6 +50,10 @@ type cniChoice struct {
 	// prepareNode writes what the CNI needs in a node's filesystem view
 	// before the node starts, as the node's admin would; nil: nothing.
 	prepareNode func(c *Cluster, node topology.Node) error
+	// imageBinaries builds (once, into the cache) the binaries of the
+	// images the CNI's manifests run, by name in the image table; nil:
+	// none.
+	imageBinaries func(ctx context.Context, opts Options) (map[string]string, error)
 	// installers return the cluster/cni installers whose objects Up applies
 	// once the nodes are ready, and waits for, in order (the same Install
 	// as on kind).
@@ -62,7 +66,8 @@ func cniChoices() map[string]cniChoice {
 		CNIReference: {enforcer: true},
 		CNINone:      {enforcer: true, enforcerArgs: []string{"--profile", "none"}},
 		CNIKubeRouter: {
-			prepareNode: writeKubeRouterKubeconfig,
+			prepareNode:   writeKubeRouterKubeconfig,
+			imageBinaries: buildKubeRouter,
 			installers: func(opts cni.Options) ([]cni.Installer, error) {
 				inst, err := cni.KubeRouterFirewall(opts)
 				return []cni.Installer{inst}, err

@@ -1,12 +1,15 @@
 package local
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
+	"github.com/netpolcheck/netpolcheck/cluster/local/nodeagent"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
 )
 
@@ -14,6 +17,20 @@ import (
 // kubeconfig from (a hostPath): its docs ask the node's admin to put one
 // there.
 const kubeRouterKubeconfig = "/var/lib/kube-router/kubeconfig"
+
+// buildKubeRouter builds kube-router, the binary of its image.
+func buildKubeRouter(ctx context.Context, opts Options) (map[string]string, error) {
+	build := opts.KubeRouter
+	build.Progress = opts.Progress
+	if build.CacheDir == "" {
+		build.CacheDir = opts.Kube.CacheDir
+	}
+	path, err := controlplane.EnsureKubeRouter(ctx, build)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{nodeagent.BinaryKubeRouter: path}, nil
+}
 
 // writeKubeRouterKubeconfig writes the node's /var/lib/kube-router/kubeconfig
 // as the admin would: the cluster's admin credentials, with the node-local

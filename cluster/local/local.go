@@ -70,6 +70,10 @@ type Options struct {
 	// Agnhost says where agnhost comes from (SourceDir and CacheDir default
 	// to Kube's).
 	Agnhost controlplane.BuildOptions
+	// KubeRouter says where kube-router comes from with CNIKubeRouter
+	// (SourceDir is cluster/local/kuberouterbin; CacheDir defaults to
+	// Kube's).
+	KubeRouter controlplane.BuildOptions
 	// NodeDomain, when set, makes the node names nodeN.NodeDomain (such as
 	// node1.invalid): names that nothing but the cluster knows.
 	NodeDomain string

@@ -109,6 +109,12 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var cniBinaries map[string]string
+	if choice.imageBinaries != nil {
+		if cniBinaries, err = choice.imageBinaries(ctx, opts); err != nil {
+			return nil, err
+		}
+	}
 	progress("starting etcd, kube-apiserver, kube-controller-manager and kube-scheduler %s", bins.Version)
 	egressSocket := filepath.Join(opts.StateDir, egressSock)
 	cp, err := controlplane.Start(ctx, controlplane.Config{StateDir: filepath.Join(opts.StateDir, controlDir), Binaries: bins, EgressSocket: egressSocket})
@@ -149,7 +155,7 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	nodeOpts := nodeOptions{cni: choice, enforcerArgs: append(slices.Clone(choice.enforcerArgs), opts.EnforcerArgs...), kubeProxy: bins.Proxy,
-		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS, agnhost: agnhost, kubeletCredentials: cp.WriteKubeletCredentials}
+		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS, agnhost: agnhost, cniBinaries: cniBinaries, kubeletCredentials: cp.WriteKubeletCredentials}
 	for _, node := range c.Nodes {
 		if err := registerNode(ctx, client, node); err != nil {
 			return nil, err
@@ -235,6 +241,8 @@ type nodeOptions struct {
 	proxyKubeconfig string
 	coreDNS         string
 	agnhost         string
+	// cniBinaries are the binaries of the CNI's images, by name.
+	cniBinaries map[string]string
 	// kubeletCredentials issues a node's kubelet serving certificate.
 	kubeletCredentials func(dir, nodeName string, ip net.IP) (controlplane.KubeletCredentials, error)
 }
@@ -280,6 +288,9 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	}
 	// What node processes read from this machine stays visible inside.
 	keep := []string{c.StateDir, c.BinDir, filepath.Dir(opts.kubeProxy), filepath.Dir(opts.coreDNS), filepath.Dir(opts.agnhost)}
+	for _, path := range opts.cniBinaries {
+		keep = append(keep, filepath.Dir(path))
+	}
 	if err := nodefs.Create(dir, keep); err != nil {
 		return fmt.Errorf("the filesystem view of %s: %w", node.Name, err)
 	}
@@ -318,6 +329,9 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 		nodeagent.BinaryCLI: filepath.Join(c.BinDir, CLIBinary), nodeagent.BinaryCNI: filepath.Join(c.BinDir, CNIBinary),
 		nodeagent.BinaryRoutes: filepath.Join(c.BinDir, RoutesBinary), nodeagent.BinaryEnforcer: filepath.Join(c.BinDir, EnforcerBinary),
 	} {
+		agentArgs = append(agentArgs, "--image-binary", name+"="+path)
+	}
+	for name, path := range opts.cniBinaries {
 		agentArgs = append(agentArgs, "--image-binary", name+"="+path)
 	}
 	// The busybox image is Debian's busybox, when the machine has it.

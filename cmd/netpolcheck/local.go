@@ -66,6 +66,8 @@ func localUpOptions(args []string, stderr io.Writer) (local.Options, error) {
 	fs.StringVar(&opts.Kube.PrebuiltDir, "kube-bin-dir", os.Getenv(controlplane.EnvPrebuiltDir), "prebuilt kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy")
 	fs.StringVar(&opts.CoreDNS.SourceDir, "coredns-source", "", "the CoreDNS tools module (default: cluster/local/corednsbin of this checkout)")
 	fs.StringVar(&opts.CoreDNS.PrebuiltDir, "coredns-bin-dir", os.Getenv(controlplane.EnvCoreDNSPrebuiltDir), "a directory with a prebuilt coredns")
+	fs.StringVar(&opts.KubeRouter.SourceDir, "kube-router-source", "", "with --cni kube-router: the kube-router tools module (default: cluster/local/kuberouterbin of this checkout)")
+	fs.StringVar(&opts.KubeRouter.PrebuiltDir, "kube-router-bin-dir", os.Getenv(controlplane.EnvKubeRouterPrebuiltDir), "with --cni kube-router: a directory with a prebuilt kube-router")
 	fs.StringVar(&opts.Agnhost.PrebuiltDir, "agnhost-bin-dir", os.Getenv(controlplane.EnvAgnhostPrebuiltDir), "a directory with a prebuilt agnhost (default: built from --kube-source)")
 	fs.StringVar(&opts.CNI, "cni", local.CNIReference, "the cluster's CNI: "+strings.Join(local.CNINames(), ", "))
 	profile := fs.String("enforcer-profile", string(enforcer.ProfileCorrect), "with --cni reference: the reference enforcer's profile, correct or delay")
@@ -110,15 +112,15 @@ func localDefaults(opts *local.Options) error {
 	if opts.BinDir == "" {
 		opts.BinDir = filepath.Dir(exe)
 	}
-	for _, tools := range []struct {
-		name string
-		opts *controlplane.BuildOptions
-		flag string
-	}{
+	toolModules := []toolModule{
 		{"kubebin", &opts.Kube, "--kube-source or --kube-bin-dir"},
 		{"corednsbin", &opts.CoreDNS, "--coredns-source or --coredns-bin-dir"},
 		{"kubebin", &opts.Agnhost, "--kube-source or --agnhost-bin-dir"},
-	} {
+	}
+	if opts.CNI == local.CNIKubeRouter {
+		toolModules = append(toolModules, toolModule{"kuberouterbin", &opts.KubeRouter, "--kube-router-source or --kube-router-bin-dir"})
+	}
+	for _, tools := range toolModules {
 		if tools.opts.SourceDir != "" || tools.opts.PrebuiltDir != "" {
 			continue
 		}
@@ -127,6 +129,14 @@ func localDefaults(opts *local.Options) error {
 		}
 	}
 	return nil
+}
+
+// toolModule is a tools module of cluster/local (name) that builds what
+// opts say, unless flag gives it or a prebuilt directory.
+type toolModule struct {
+	name string
+	opts *controlplane.BuildOptions
+	flag string
 }
 
 // findToolsModule looks for cluster/local/NAME in the starting directories

@@ -145,11 +145,38 @@ func EnsureKubectl(ctx context.Context, opts BuildOptions) (string, error) {
 // cached control plane. opts.PrebuiltDir, defaulting to $envPrebuilt, names
 // a directory that holds it ready instead.
 func ensureKubernetesTool(ctx context.Context, opts BuildOptions, envPrebuilt string, c component, test bool) (string, error) {
-	progress, version, prebuilt := opts.resolve(KubernetesVersion, envPrebuilt)
+	return ensureTool(ctx, opts, KubernetesVersion, envPrebuilt, func(version string) toolBuild {
+		return toolBuild{
+			title: c.name + " of Kubernetes", module: kubernetesModule, version: version,
+			commands: []component{c}, ldflags: versionLDFlags(version), test: test,
+		}
+	}, nil)
+}
+
+// ensureTool returns the path of the one command of the build that
+// tools(version) describes, at opts.Version (default defaultVersion), built
+// once from the tools module in opts.SourceDir into its own cache directory
+// (CacheDir/NAME-VERSION/bin, NAME the command without a .test suffix).
+// opts.PrebuiltDir, defaulting to $envPrebuilt, names a directory that
+// holds it ready instead, which checkPrebuilt (when not nil) verifies is of
+// the version. Concurrent callers wait for one build.
+func ensureTool(ctx context.Context, opts BuildOptions, defaultVersion, envPrebuilt string,
+	tools func(version string) toolBuild, checkPrebuilt func(ctx context.Context, path, version string) error) (string, error) {
+	progress, version, prebuilt := opts.resolve(defaultVersion, envPrebuilt)
+	build := tools(version)
+	if len(build.commands) != 1 {
+		return "", fmt.Errorf("building %s: want one command, not %d", build.title, len(build.commands))
+	}
+	name := build.commands[0].name
 	if prebuilt != "" {
-		path := filepath.Join(prebuilt, c.name)
+		path := filepath.Join(prebuilt, name)
 		if _, err := os.Stat(path); err != nil {
-			return "", fmt.Errorf("prebuilt %s: %w", c.name, err)
+			return "", fmt.Errorf("prebuilt %s: %w", name, err)
+		}
+		if checkPrebuilt != nil {
+			if err := checkPrebuilt(ctx, path, version); err != nil {
+				return "", fmt.Errorf("prebuilt %s: %w", build.title, err)
+			}
 		}
 		return path, nil
 	}
@@ -157,15 +184,11 @@ func ensureKubernetesTool(ctx context.Context, opts BuildOptions, envPrebuilt st
 	if err != nil {
 		return "", err
 	}
-	tools := toolBuild{
-		title: c.name + " of Kubernetes", module: kubernetesModule, version: version,
-		commands: []component{c}, ldflags: versionLDFlags(version), test: test,
-	}
-	versionDir := filepath.Join(root, strings.TrimSuffix(c.name, ".test")+"-"+version)
-	if err := ensureBuilt(ctx, opts.SourceDir, versionDir, tools, progress); err != nil {
+	versionDir := filepath.Join(root, strings.TrimSuffix(name, ".test")+"-"+version)
+	if err := ensureBuilt(ctx, opts.SourceDir, versionDir, build, progress); err != nil {
 		return "", err
 	}
-	return filepath.Join(versionDir, "bin", c.name), nil
+	return filepath.Join(versionDir, "bin", name), nil
 }
 
 // toolBuild is one set of commands built from a tools module that pins

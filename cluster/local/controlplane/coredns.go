@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 )
 
@@ -27,37 +26,25 @@ const coreDNSModule = "github.com/coredns/coredns"
 // defaulting to $NETPOLCHECK_COREDNS_BIN_DIR, names a directory with a ready
 // binary instead. Like EnsureBinaries, concurrent callers wait for one build.
 func EnsureCoreDNS(ctx context.Context, opts BuildOptions) (string, error) {
-	progress, version, prebuilt := opts.resolve(CoreDNSVersion, EnvCoreDNSPrebuiltDir)
-	if prebuilt != "" {
-		return checkPrebuiltCoreDNS(ctx, prebuilt, version)
-	}
-	root, err := cacheRoot(opts.CacheDir)
-	if err != nil {
-		return "", err
-	}
-	tools := toolBuild{
-		title: "CoreDNS", module: coreDNSModule, version: version,
-		commands: []component{{"coredns", coreDNSModule}},
-		ldflags:  "-s -w",
-	}
-	versionDir := filepath.Join(root, "coredns-"+version)
-	if err := ensureBuilt(ctx, opts.SourceDir, versionDir, tools, progress); err != nil {
-		return "", err
-	}
-	return filepath.Join(versionDir, "bin", "coredns"), nil
+	return ensureTool(ctx, opts, CoreDNSVersion, EnvCoreDNSPrebuiltDir, func(version string) toolBuild {
+		return toolBuild{
+			title: "CoreDNS", module: coreDNSModule, version: version,
+			commands: []component{{"coredns", coreDNSModule}},
+			ldflags:  "-s -w",
+		}
+	}, checkCoreDNSVersion)
 }
 
-// checkPrebuiltCoreDNS verifies that dir holds a coredns binary that reports
+// checkCoreDNSVersion verifies that the coredns binary at path reports
 // version.
-func checkPrebuiltCoreDNS(ctx context.Context, dir, version string) (string, error) {
-	path := filepath.Join(dir, "coredns")
+func checkCoreDNSVersion(ctx context.Context, path, version string) error {
 	out, err := exec.CommandContext(ctx, path, "-version").CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("prebuilt CoreDNS: running %s -version: %w", path, err)
+		return fmt.Errorf("running %s -version: %w", path, err)
 	}
 	want := "CoreDNS-" + strings.TrimPrefix(version, "v")
 	if first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n"); first != want {
-		return "", fmt.Errorf("prebuilt CoreDNS: %s reports %q, want %s", path, first, want)
+		return fmt.Errorf("%s reports %q, want %s", path, first, want)
 	}
-	return path, nil
+	return nil
 }

@@ -19,6 +19,9 @@ const (
 	BinaryAgnhost  = "agnhost"
 	BinaryCoreDNS  = "coredns"
 	BinaryBusybox  = "busybox"
+	// BinaryKubeRouter is kube-router, built from its module at the local
+	// cluster's pin.
+	BinaryKubeRouter = "kube-router"
 )
 
 // image is how the local cluster runs the images of some repositories: the
@@ -67,6 +70,15 @@ func images() []image {
 			repositories: []string{"coredns/coredns", "coredns"},
 			files:        map[string]string{"/coredns": BinaryCoreDNS},
 			entrypoint:   []string{"/coredns"},
+		},
+		{
+			// docker.io/cloudnativelabs/kube-router, at the kube-router release
+			// the local cluster builds whatever the tag. The tools it execs
+			// (iptables, iptables-save/restore, ipset; /bin/sh for its
+			// manifests' init containers) come from this machine's root.
+			repositories: []string{"cloudnativelabs/kube-router"},
+			files:        map[string]string{"/usr/local/bin/kube-router": BinaryKubeRouter},
+			entrypoint:   []string{"/usr/local/bin/kube-router"},
 		},
 		{
 			// docker.io/library/busybox: Debian's busybox, its applets

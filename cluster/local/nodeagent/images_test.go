@@ -27,6 +27,7 @@ func TestResolveImage(t *testing.T) {
 	binaries := map[string]string{
 		BinaryAgnhost: "/cache/agnhost", BinaryCoreDNS: "/cache/coredns", BinaryProbe: "/bin/probe",
 		BinaryCLI: "/bin/cli", BinaryCNI: "/bin/cni", BinaryRoutes: "/bin/routes", BinaryEnforcer: "/bin/enforcer",
+		BinaryKubeRouter: "/cache/kube-router",
 	}
 	tests := []struct {
 		ref       string
@@ -39,6 +40,8 @@ func TestResolveImage(t *testing.T) {
 		{ref: "ghcr.io/netpolcheck/netpolcheck:dev", wantFiles: []imageFile{
 			{"/netpolcheck", "/bin/cli"}, {"/netpolcheck-cni", "/bin/cni"}, {"/netpolcheck-enforcer", "/bin/enforcer"},
 			{"/netpolcheck-probe", "/bin/probe"}, {"/netpolcheck-routes", "/bin/routes"}}},
+		{ref: "docker.io/cloudnativelabs/kube-router", wantFiles: []imageFile{{"/usr/local/bin/kube-router", "/cache/kube-router"}}},
+		{ref: "cloudnativelabs/kube-router:v2.9.0", wantFiles: []imageFile{{"/usr/local/bin/kube-router", "/cache/kube-router"}}},
 		{ref: "registry.k8s.io/pause:3.10", wantErr: true},
 		{ref: "example.com/other/agnhost-like:1", wantErr: true},
 	}

@@ -2,7 +2,9 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,7 +77,8 @@ func prepareVolume(v *corev1.Volume, dir string) (string, error) {
 }
 
 // hostPath checks a hostPath volume's type, creating the path for the
-// OrCreate types as the kubelet does.
+// OrCreate types as the kubelet does, and a missing path of no type as a
+// directory, as containerd's CRI does before it bind-mounts it.
 func hostPath(h *corev1.HostPathVolumeSource) error {
 	typ := corev1.HostPathUnset
 	if h.Type != nil {
@@ -84,6 +87,12 @@ func hostPath(h *corev1.HostPathVolumeSource) error {
 	switch typ {
 	case corev1.HostPathDirectoryOrCreate:
 		return os.MkdirAll(h.Path, 0o755)
+	case corev1.HostPathUnset:
+		if _, err := os.Stat(h.Path); errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(h.Path, 0o755); err != nil {
+				return fmt.Errorf("hostPath: %w", err)
+			}
+		}
 	case corev1.HostPathFileOrCreate:
 		f, err := os.OpenFile(h.Path, os.O_CREATE|os.O_RDONLY, 0o644)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,5 +194,42 @@ func TestContainerLaunch(t *testing.T) {
 	}
 }
 
-// TestKeepTokensFresh: a projected token is requested again and rewritten
-// before it expires.
+// A hostPath volume of no type whose path does not exist is created as a
+// directory, as containerd's CRI does before bind-mounting it (kube-router's
+// manifests mount /lib/modules so, and a machine without loadable modules
+// has none); the typed ones are checked or created by their type.
+func TestHostPathTypes(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	typed := func(typ corev1.HostPathType) *corev1.HostPathType { return &typ }
+	for _, tc := range []struct {
+		path    string
+		typ     *corev1.HostPathType
+		wantDir bool
+		wantErr string
+	}{
+		{path: filepath.Join(dir, "unset", "modules"), wantDir: true},
+		{path: file},
+		{path: filepath.Join(dir, "or-create"), typ: typed(corev1.HostPathDirectoryOrCreate), wantDir: true},
+		{path: filepath.Join(dir, "missing"), typ: typed(corev1.HostPathDirectory), wantErr: "no such file"},
+		{path: file, typ: typed(corev1.HostPathDirectory), wantErr: "is not a directory"},
+	} {
+		err := hostPath(&corev1.HostPathVolumeSource{Path: tc.path, Type: tc.typ})
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("hostPath %s (%v): err %v, want %q", tc.path, tc.typ, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("hostPath %s (%v): %v", tc.path, tc.typ, err)
+			continue
+		}
+		if st, err := os.Stat(tc.path); err != nil || st.IsDir() != tc.wantDir {
+			t.Errorf("hostPath %s (%v): after it, %v, %v; want a directory %v", tc.path, tc.typ, st, err, tc.wantDir)
+		}
+	}
+}
