@@ -7,8 +7,8 @@
 // fetched at install time and patched where they must match the cluster),
 // Install applies them with server-side apply and waits until every
 // DaemonSet and Deployment among them is ready. Versions are pinned in
-// versions.go; fetching and helm are injectable so tests render synthetic
-// upstream-shaped fixtures.
+// versions.go; fetching and reading module zips are injectable so tests
+// render synthetic upstream-shaped fixtures.
 package cni
 
 import (
@@ -50,18 +50,22 @@ type Options struct {
 	// DefaultPodCIDR.
 	PodCIDR string
 	// KubeVersion is the cluster's Kubernetes version (for example
-	// "v1.37.0"), passed to helm for chart capability checks (Cilium).
-	// Empty leaves helm's default.
+	// "v1.37.0"), the capability Helm charts are rendered for (Cilium).
+	// Empty leaves the Helm SDK's default.
 	KubeVersion string
+	// NoL7Proxy says the cluster cannot run Cilium's Envoy image (the local
+	// cluster builds no Envoy): Cilium is installed without its L7 proxy.
+	NoL7Proxy bool
 	// Fetch downloads upstream manifests. Default HTTPFetcher.
 	Fetch Fetcher
 	// ReadModuleFile reads a file of a pinned Go module version: the
 	// installers that take their manifest from a module zip read it so.
 	// Default gomodule.ReadFile.
 	ReadModuleFile ModuleFileReader
-	// Helm runs the helm binary with args and returns its standard output.
-	// Default HelmBinary("helm").
-	Helm Runner
+	// ReadModuleFiles reads the files that keep selects from the zip of a
+	// pinned Go module version (Cilium's chart). Default
+	// gomodule.Source{}.ReadFiles.
+	ReadModuleFiles ModuleFilesReader
 }
 
 // withDefaults fills the zero fields of o.
@@ -79,8 +83,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Fetch == nil {
 		o.Fetch = HTTPFetcher(nil)
 	}
-	if o.Helm == nil {
-		o.Helm = HelmBinary("helm")
+	if o.ReadModuleFiles == nil {
+		o.ReadModuleFiles = gomodule.Source{}.ReadFiles
 	}
 	if o.ReadModuleFile == nil {
 		o.ReadModuleFile = gomodule.ReadFile

@@ -1,14 +1,10 @@
 package cni
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/netpolcheck/netpolcheck/internal/gomodule"
@@ -28,8 +24,9 @@ type Fetcher func(ctx context.Context, url string) ([]byte, error)
 // of module m at its pinned version, as gomodule.ReadFile does.
 type ModuleFileReader func(ctx context.Context, m gomodule.Module, name string) ([]byte, error)
 
-// Runner runs a command with args and returns its standard output.
-type Runner func(ctx context.Context, args ...string) ([]byte, error)
+// ModuleFilesReader returns the files of module m (slash paths from the
+// module root) that keep selects, as gomodule.Source.ReadFiles does.
+type ModuleFilesReader func(ctx context.Context, m gomodule.Module, keep func(name string) bool) (map[string][]byte, error)
 
 // HTTPFetcher fetches over HTTP(S) with client (nil: a client with the
 // default transport), failing on any status but 200 OK.
@@ -60,30 +57,5 @@ func HTTPFetcher(client *http.Client) Fetcher {
 			return nil, fmt.Errorf("fetching %s: larger than %d bytes", url, maxManifestBytes)
 		}
 		return body, nil
-	}
-}
-
-// HelmBinary runs the helm executable at path (a name is looked up on
-// PATH).
-func HelmBinary(path string) Runner {
-	return func(ctx context.Context, args ...string) ([]byte, error) {
-		bin, err := exec.LookPath(path)
-		if err != nil {
-			return nil, fmt.Errorf("helm not found (%w): install Helm (https://helm.sh/docs/intro/install/)", err)
-		}
-		var stdout, stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			msg := strings.TrimSpace(stderr.String())
-			if msg == "" {
-				return nil, fmt.Errorf("helm %s: %w", strings.Join(args, " "), err)
-			}
-			return nil, fmt.Errorf("helm %s: %w: %s", strings.Join(args, " "), err, msg)
-		}
-		if stdout.Len() == 0 {
-			return nil, errors.New("helm " + strings.Join(args, " ") + ": no output")
-		}
-		return stdout.Bytes(), nil
 	}
 }

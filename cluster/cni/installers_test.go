@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +15,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/netpolcheck/netpolcheck/internal/gomodule"
 	"github.com/netpolcheck/netpolcheck/reference-cni/deploy"
 )
 
@@ -36,13 +40,37 @@ func (f *fixtures) fetch(_ context.Context, url string) ([]byte, error) {
 	return os.ReadFile(filepath.Join("testdata", file))
 }
 
-// helmFixture is a helm runner that records its arguments and prints the
-// rendered-chart fixture.
-type helmFixture struct{ args []string }
+// chartModule serves testdata/cilium-chart as the chart directory of the
+// Cilium module's zip, beside a file outside it, and records which module
+// was read.
+type chartModule struct{ read []gomodule.Module }
 
-func (h *helmFixture) run(_ context.Context, args ...string) ([]byte, error) {
-	h.args = args
-	return os.ReadFile(filepath.Join("testdata", "cilium-template.yaml"))
+func (c *chartModule) readFiles(_ context.Context, m gomodule.Module, keep func(string) bool) (map[string][]byte, error) {
+	c.read = append(c.read, m)
+	files := map[string][]byte{}
+	root := filepath.Join("testdata", "cilium-chart")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		files[ciliumChartDir+"/"+filepath.ToSlash(rel)] = data
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	files["bpf/bpf_lxc.c"] = []byte("not a chart file")
+	for name := range files {
+		if !keep(name) {
+			delete(files, name)
+		}
+	}
+	return files, nil
 }
 
 func upstreamFixtures() *fixtures {
@@ -54,9 +82,14 @@ func upstreamFixtures() *fixtures {
 	}}
 }
 
-func render(t *testing.T, name string, f *fixtures, helm *helmFixture) []*unstructured.Unstructured {
+func render(t *testing.T, name string, f *fixtures, chart *chartModule) []*unstructured.Unstructured {
 	t.Helper()
-	inst, err := New(name, Options{Image: testImage, PodCIDR: testPodCIDR, KubeVersion: "v1.37.0", Fetch: f.fetch, Helm: helm.run})
+	return renderWith(t, name, Options{Image: testImage, PodCIDR: testPodCIDR, KubeVersion: "v1.37.0", Fetch: f.fetch, ReadModuleFiles: chart.readFiles})
+}
+
+func renderWith(t *testing.T, name string, opts Options) []*unstructured.Unstructured {
+	t.Helper()
+	inst, err := New(name, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,11 +263,13 @@ func TestRenderedManifests(t *testing.T) {
 			name: "cilium",
 			wantWorkloads: []Workload{
 				{"DaemonSet", "kube-system", "cilium"},
+				{"DaemonSet", "kube-system", "cilium-envoy"},
 				{"Deployment", "kube-system", "cilium-operator"},
 			},
 			check: func(t *testing.T, objs []*unstructured.Unstructured) {
-				if got := kinds(objs); !slices.Equal(got, []string{"ServiceAccount cilium", "DaemonSet cilium", "Deployment cilium-operator"}) {
-					t.Errorf("rendered %v (the chart's empty documents must be skipped)", got)
+				want := []string{"ServiceAccount cilium", "ConfigMap cilium-config", "DaemonSet cilium", "DaemonSet cilium-envoy", "Deployment cilium-operator"}
+				if got := kinds(objs); !slices.Equal(got, want) {
+					t.Errorf("rendered %v, want %v (in Helm's install order, without empty documents or test hooks)", got, want)
 				}
 			},
 		},
@@ -273,8 +308,8 @@ func TestRenderedManifests(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f, helm := upstreamFixtures(), &helmFixture{}
-			objs := render(t, tc.name, f, helm)
+			f := upstreamFixtures()
+			objs := render(t, tc.name, f, &chartModule{})
 			if !slices.Equal(f.fetched, tc.wantFetched) {
 				t.Errorf("fetched %v, want %v", f.fetched, tc.wantFetched)
 			}
@@ -286,14 +321,44 @@ func TestRenderedManifests(t *testing.T) {
 	}
 }
 
-func TestCiliumHelmArguments(t *testing.T) {
-	helm := &helmFixture{}
-	render(t, "cilium", upstreamFixtures(), helm)
-	want := []string{"template", "cilium", "cilium", "--repo", CiliumChartRepo, "--version", CiliumVersion,
-		"--namespace", "kube-system", "--kube-version", "v1.37.0",
-		"--set", "ipam.mode=kubernetes", "--set", "image.pullPolicy=IfNotPresent", "--set", "operator.replicas=1"}
-	if !slices.Equal(helm.args, want) {
-		t.Errorf("helm %v\nwant %v", helm.args, want)
+// The chart is read from the pinned Cilium module and rendered with the
+// installer's values for the cluster's Kubernetes version; without an L7
+// proxy the agent's proxy and the Envoy DaemonSet are off.
+func TestCiliumChartValues(t *testing.T) {
+	cases := []struct {
+		name      string
+		noL7Proxy bool
+		l7Proxy   string
+		envoy     bool
+	}{
+		{name: "kind", l7Proxy: "true", envoy: true},
+		{name: "no L7 proxy", noL7Proxy: true, l7Proxy: "false", envoy: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			chart := &chartModule{}
+			objs := renderWith(t, "cilium", Options{KubeVersion: "v1.37.0", NoL7Proxy: tc.noL7Proxy, ReadModuleFiles: chart.readFiles})
+			if want := []gomodule.Module{CiliumModule()}; !slices.Equal(chart.read, want) {
+				t.Errorf("read modules %v, want %v", chart.read, want)
+			}
+			config := get(t, objs, "ConfigMap", "kube-system", "cilium-config")
+			data, _, _ := unstructured.NestedStringMap(config.Object, "data")
+			want := map[string]string{"ipam": "kubernetes", "enable-l7-proxy": tc.l7Proxy, "rendered-for": "v1.37.0"}
+			if !maps.Equal(data, want) {
+				t.Errorf("cilium-config %v, want %v", data, want)
+			}
+			agent := containerOf(t, get(t, objs, "DaemonSet", "kube-system", "cilium"), "containers", "cilium-agent")
+			if agent["imagePullPolicy"] != "IfNotPresent" {
+				t.Errorf("agent imagePullPolicy %v, want IfNotPresent", agent["imagePullPolicy"])
+			}
+			replicas, _, err := unstructured.NestedFieldNoCopy(get(t, objs, "Deployment", "kube-system", "cilium-operator").Object, "spec", "replicas")
+			if err != nil || fmt.Sprint(replicas) != "1" {
+				t.Errorf("operator replicas %v (%v), want 1", replicas, err)
+			}
+			if got := slices.Contains(Workloads(objs), Workload{"DaemonSet", "kube-system", "cilium-envoy"}); got != tc.envoy {
+				t.Errorf("cilium-envoy DaemonSet rendered: %v, want %v", got, tc.envoy)
+			}
+		})
 	}
 }
 
@@ -359,20 +424,22 @@ func TestUpstreamLayoutChanges(t *testing.T) {
 	}
 }
 
-func TestFetchAndHelmErrorsAreWrapped(t *testing.T) {
+func TestFetchAndModuleErrorsAreWrapped(t *testing.T) {
 	failing := Options{
 		Fetch: func(_ context.Context, url string) ([]byte, error) {
 			return nil, errors.New("fetching " + url + ": 404 Not Found")
 		},
-		Helm: func(context.Context, ...string) ([]byte, error) { return nil, errors.New("helm not found") },
+		ReadModuleFiles: func(context.Context, gomodule.Module, func(string) bool) (map[string][]byte, error) {
+			return nil, errors.New("module zip hash mismatch")
+		},
 	}
 	for _, name := range []string{"calico", "canal", "flannel", "kube-router", "cilium"} {
 		inst, err := New(name, failing)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := inst.Manifests(context.Background()); err == nil || !(strings.Contains(err.Error(), "404") || strings.Contains(err.Error(), "helm not found")) {
-			t.Errorf("%s: error %v, want the fetch or helm failure", name, err)
+		if _, err := inst.Manifests(context.Background()); err == nil || !(strings.Contains(err.Error(), "404") || strings.Contains(err.Error(), "module zip hash mismatch")) {
+			t.Errorf("%s: error %v, want the fetch or module failure", name, err)
 		}
 	}
 }

@@ -12,9 +12,12 @@ const (
 	// CalicoVersion is the Calico release whose manifests install Calico
 	// and Canal (Calico policy on a Flannel network).
 	CalicoVersion = "v3.33.1"
-	// CiliumVersion is the Cilium Helm chart version (no leading v, as the
-	// chart repository names it).
+	// CiliumVersion is the Cilium release (no leading v, as its chart
+	// names it); the chart is read from the module github.com/cilium/cilium
+	// at v+CiliumVersion, which cluster/local/ciliumbin also pins.
 	CiliumVersion = "1.20.2"
+	// CiliumModuleSum is the h1: hash of that module's zip, as go.sum has it.
+	CiliumModuleSum = "h1:dqiEGIcXc+gqCLYG/l7VCFJ8GHyb4HUrwbZOpkX5dL8="
 	// FlannelVersion is the Flannel release.
 	FlannelVersion = "v0.28.10"
 	// KubeRouterVersion is the kube-router release kind installs (pod
@@ -65,6 +68,4 @@ const (
 	KubeRouterManifestURL = "https://raw.githubusercontent.com/cloudnativelabs/kube-router/" + KubeRouterVersion + "/daemonset/kubeadm-kuberouter.yaml"
 	// KubeRouterImage is the image the kube-router installer pins.
 	KubeRouterImage = "docker.io/cloudnativelabs/kube-router:" + KubeRouterVersion
-	// CiliumChartRepo is the Helm repository of the Cilium chart.
-	CiliumChartRepo = "https://helm.cilium.io"
 )

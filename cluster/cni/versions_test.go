@@ -4,8 +4,11 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/mod/modfile"
 )
 
 var semver = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+$`)
@@ -35,7 +38,6 @@ func TestPinnedURLs(t *testing.T) {
 		{"canal", CanalManifestURL, "raw.githubusercontent.com", "/projectcalico/calico/" + CalicoVersion + "/manifests/canal.yaml"},
 		{"flannel", FlannelManifestURL, "raw.githubusercontent.com", "/flannel-io/flannel/" + FlannelVersion + "/Documentation/kube-flannel.yml"},
 		{"kube-router", KubeRouterManifestURL, "raw.githubusercontent.com", "/cloudnativelabs/kube-router/" + KubeRouterVersion + "/daemonset/kubeadm-kuberouter.yaml"},
-		{"cilium", CiliumChartRepo, "helm.cilium.io", ""},
 	}
 	for _, tc := range cases {
 		u, err := url.Parse(tc.raw)
@@ -79,5 +81,36 @@ func TestIsKubeRouterImage(t *testing.T) {
 		if got := isKubeRouterImage(image); got != want {
 			t.Errorf("isKubeRouterImage(%q) = %v, want %v", image, got, want)
 		}
+	}
+}
+
+// The Cilium tools module that the local cluster builds from pins the same
+// release, and its go.sum the same zip hash, as the installer reads the
+// chart from.
+func TestCiliumPinMatchesToolsModule(t *testing.T) {
+	data, err := os.ReadFile("../local/ciliumbin/go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := modfile.ParseLax("go.mod", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := CiliumModule()
+	var required string
+	for _, req := range file.Require {
+		if req.Mod.Path == m.Path {
+			required = req.Mod.Version
+		}
+	}
+	if required != m.Version {
+		t.Errorf("cluster/local/ciliumbin requires %s %q, the installer pins %s", m.Path, required, m.Version)
+	}
+	sums, err := os.ReadFile("../local/ciliumbin/go.sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := m.Path + " " + m.Version + " " + m.Sum; !slices.Contains(strings.Split(string(sums), "\n"), want) {
+		t.Errorf("cluster/local/ciliumbin/go.sum has no line %q", want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/sumdb/dirhash"
 	modzip "golang.org/x/mod/zip"
@@ -107,8 +108,8 @@ func TestReadFileWithGo(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command on PATH")
 	}
-	sum := goSum(t, "golang.org/x/mod", "v0.37.0")
-	m := Module{Path: "golang.org/x/mod", Version: "v0.37.0", Sum: sum}
+	version := requiredVersion(t, "golang.org/x/mod")
+	m := Module{Path: "golang.org/x/mod", Version: version, Sum: goSum(t, "golang.org/x/mod", version)}
 	data, err := Source{Go: goCmd}.ReadFile(context.Background(), m, "LICENSE")
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +121,27 @@ func TestReadFileWithGo(t *testing.T) {
 	if _, err := (Source{Go: goCmd}).ReadFile(context.Background(), m, "LICENSE"); err == nil || !strings.Contains(err.Error(), "want the pinned") {
 		t.Errorf("wrong pin: error %v, want a hash mismatch", err)
 	}
+}
+
+// requiredVersion is the version of path that this repository's go.mod
+// requires.
+func requiredVersion(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := modfile.ParseLax("go.mod", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range file.Require {
+		if req.Mod.Path == path {
+			return req.Mod.Version
+		}
+	}
+	t.Fatalf("go.mod does not require %s", path)
+	return ""
 }
 
 // goSum is the zip hash go.sum of this repository records for path@version.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -64,7 +65,8 @@ type BuildOptions struct {
 	Progress io.Writer
 }
 
-// component is one binary: its file name and its package in k8s.io/kubernetes.
+// component is one binary: its file name and its package (in
+// k8s.io/kubernetes, or the tools module's pinned module).
 type component struct {
 	name string
 	pkg  string
@@ -200,6 +202,8 @@ type toolBuild struct {
 	version  string
 	commands []component
 	ldflags  string
+	// tags are the build tags of every command (go build -tags).
+	tags []string
 	// test builds the one package of commands as a test binary (go test -c).
 	test bool
 }
@@ -277,12 +281,16 @@ func build(ctx context.Context, sourceDir, versionDir string, tools toolBuild, p
 	defer os.RemoveAll(tmpDir)
 
 	names := make([]string, 0, len(tools.commands))
-	args := []string{"build", "-trimpath", "-ldflags", tools.ldflags, "-o", tmpDir + string(filepath.Separator)}
+	flags := []string{"-trimpath", "-ldflags", tools.ldflags}
+	if len(tools.tags) > 0 {
+		flags = append(flags, "-tags", strings.Join(tools.tags, ","))
+	}
+	args := append(append([]string{"build"}, flags...), "-o", tmpDir+string(filepath.Separator))
 	if tools.test {
 		if len(tools.commands) != 1 {
 			return fmt.Errorf("building %s: a test binary is built from exactly one package", tools.title)
 		}
-		args = []string{"test", "-c", "-trimpath", "-ldflags", tools.ldflags, "-o", filepath.Join(tmpDir, tools.commands[0].name)}
+		args = append(append([]string{"test", "-c"}, flags...), "-o", filepath.Join(tmpDir, tools.commands[0].name))
 	}
 	for _, c := range tools.commands {
 		names = append(names, c.name)
@@ -305,9 +313,15 @@ func build(ctx context.Context, sourceDir, versionDir string, tools toolBuild, p
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", binDir, err)
 	}
-	for _, name := range names {
-		if err := os.Rename(filepath.Join(tmpDir, name), filepath.Join(binDir, name)); err != nil {
-			return fmt.Errorf("moving %s into the cache: %w", name, err)
+	for _, c := range tools.commands {
+		// go build -o DIR/ names a command after its package's directory
+		// (cilium's daemon is cilium-agent); go test -c -o FILE as given.
+		output := path.Base(c.pkg)
+		if tools.test {
+			output = c.name
+		}
+		if err := os.Rename(filepath.Join(tmpDir, output), filepath.Join(binDir, c.name)); err != nil {
+			return fmt.Errorf("moving %s into the cache: %w", c.name, err)
 		}
 	}
 	if err := os.WriteFile(filepath.Join(versionDir, buildStamp), []byte(version+"\n"), 0o644); err != nil {
