@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -29,6 +28,7 @@ const (
 const (
 	EnvProvider     = "NETPOLCHECK_PROVIDER"      // local (default), kind, existing
 	EnvKubeconfig   = "NETPOLCHECK_KUBECONFIG"    // existing/kind: the kubeconfig (default $KUBECONFIG)
+	EnvContext      = "NETPOLCHECK_CONTEXT"       // existing/kind: the kubeconfig context (default its current one)
 	EnvLocalName    = "NETPOLCHECK_LOCAL_NAME"    // local: cluster name (default "local")
 	EnvLocalState   = "NETPOLCHECK_LOCAL_STATE"   // local: state dir (default /run/netpolcheck/NAME)
 	EnvBinDir       = "NETPOLCHECK_BIN_DIR"       // local: the netpolcheck binaries (default bin/ of the checkout)
@@ -49,6 +49,7 @@ const DefaultImage = "ghcr.io/netpolcheck/netpolcheck:dev"
 type Config struct {
 	Provider     string
 	Kubeconfig   string
+	Context      string
 	LocalName    string
 	LocalState   string
 	BinDir       string
@@ -66,6 +67,7 @@ func ConfigFromEnv() (Config, error) {
 	cfg := Config{
 		Provider:   getenv(EnvProvider, ProviderLocal),
 		Kubeconfig: getenv(EnvKubeconfig, os.Getenv("KUBECONFIG")),
+		Context:    os.Getenv(EnvContext),
 		LocalName:  getenv(EnvLocalName, "local"),
 		LocalState: os.Getenv(EnvLocalState),
 		BinDir:     os.Getenv(EnvBinDir),
@@ -87,20 +89,12 @@ func ConfigFromEnv() (Config, error) {
 	default:
 		return cfg, fmt.Errorf("%s=%q: want none, or unset for the cluster's external hosts", EnvExternalHosts, v)
 	}
-	switch cfg.Provider {
-	case ProviderLocal:
-		if cfg.LocalState == "" {
-			cfg.LocalState = filepath.Join("/run/netpolcheck", cfg.LocalName)
-		}
-		if cfg.CNI == "" {
-			cfg.CNI = "reference"
-		}
-	case ProviderKind, ProviderExisting:
-		if cfg.Kubeconfig == "" {
-			return cfg, fmt.Errorf("%s=%s needs a kubeconfig: set %s or KUBECONFIG", EnvProvider, cfg.Provider, EnvKubeconfig)
-		}
-	default:
-		return cfg, fmt.Errorf("%s=%q: want local, kind or existing", EnvProvider, cfg.Provider)
+	kind, err := providerKindOf(cfg.Provider)
+	if err != nil {
+		return cfg, err
+	}
+	if err := kind.defaults(&cfg); err != nil {
+		return cfg, err
 	}
 	if cfg.CNI == "" {
 		cfg.CNI = "unknown"

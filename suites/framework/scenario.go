@@ -228,8 +228,7 @@ func (r *run) step(ctx context.Context, step *Step) {
 	Expect(err).NotTo(HaveOccurred(), "computing the step's subject cells")
 	probed, endpoints, err := reports.Reachable(expected, engine.Endpoints(), func(ep matrix.Endpoint) bool { return !r.unreachable[ep.Name] })
 	Expect(err).NotTo(HaveOccurred())
-	tr, sources, err := r.env.transport(uids)
-	Expect(err).NotTo(HaveOccurred())
+	tr, sources := r.env.attachment.ProbeTransport(r.env.Client, uids)
 	runner := &matrix.Runner{Transport: tr, Sources: sources, ProbeTimeout: r.env.ProbeTimeout,
 		Convergence: r.env.Convergence, ICMP: true}
 	rep, err := runner.Run(ctx, probed, endpoints)
