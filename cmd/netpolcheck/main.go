@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"report":       {"turn a run's JUnit report into results.json and a Markdown summary", runReport},
 		"local":        {"local up|down: a Kubernetes cluster of network namespaces on this machine (root, no Docker)", runLocal},
 		"kind":         {"kind up|down|logs: a kind cluster (needs Docker) with the CNI of your choice", runKind},
+		"ginkgo":       {"", runGinkgo}, // run's driver of the compiled suites, not listed
 		"upstream-e2e": {"run the upstream Kubernetes NetworkPolicy e2e (e2e.test, built from source) against a cluster", runUpstreamE2E},
 	}
 }
@@ -81,8 +82,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: netpolcheck COMMAND [flags]\n\ncommands:")
 	names := make([]string, 0, len(cmds))
-	for name := range cmds {
-		names = append(names, name)
+	for name, cmd := range cmds {
+		if cmd.summary != "" {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
 	for _, name := range names {

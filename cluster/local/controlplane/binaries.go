@@ -115,7 +115,7 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (Binaries, error) {
 		return checkPrebuilt(ctx, prebuilt, version)
 	}
 
-	cacheRoot, err := cacheRoot(opts.CacheDir)
+	cacheRoot, err := CacheRoot(opts.CacheDir)
 	if err != nil {
 		return Binaries{}, err
 	}
@@ -153,7 +153,7 @@ func ensureKubernetesTool(ctx context.Context, opts BuildOptions, envPrebuilt st
 		}
 		return path, nil
 	}
-	root, err := cacheRoot(opts.CacheDir)
+	root, err := CacheRoot(opts.CacheDir)
 	if err != nil {
 		return "", err
 	}
@@ -204,7 +204,10 @@ func ensureBuilt(ctx context.Context, sourceDir, versionDir string, tools toolBu
 	return build(ctx, sourceDir, versionDir, tools, progress)
 }
 
-func cacheRoot(configured string) (string, error) {
+// CacheRoot is the root of netpolcheck's cache: configured when set, else
+// $NETPOLCHECK_CACHE, else netpolcheck under the user cache directory
+// (${XDG_CACHE_HOME:-$HOME/.cache}/netpolcheck).
+func CacheRoot(configured string) (string, error) {
 	if configured != "" {
 		return configured, nil
 	}

@@ -31,7 +31,7 @@ func EnsureCoreDNS(ctx context.Context, opts BuildOptions) (string, error) {
 	if prebuilt != "" {
 		return checkPrebuiltCoreDNS(ctx, prebuilt, version)
 	}
-	root, err := cacheRoot(opts.CacheDir)
+	root, err := CacheRoot(opts.CacheDir)
 	if err != nil {
 		return "", err
 	}
