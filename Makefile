@@ -46,12 +46,12 @@ endef
 
 all: build
 
-# build also compiles the suites (go test -c) into $(BIN)/SUITE.test, where
-# `netpolcheck run` finds them next to bin/netpolcheck.
+# build also compiles the suites (go test -c) into $(BIN)/suites/SUITE/SUITE.test,
+# where `netpolcheck run` finds them next to bin/netpolcheck.
 COMPILED_SUITES ?= recipes conformance generated
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
-	@for s in $(COMPILED_SUITES); do CGO_ENABLED=0 $(GO) test -c -trimpath -o $(BIN)/$$s.test ./suites/$$s || exit 1; done
+	@for s in $(COMPILED_SUITES); do CGO_ENABLED=0 $(GO) test -c -trimpath -o $(BIN)/suites/$$s/$$s.test ./suites/$$s || exit 1; done
 
 vet:
 	$(GO) vet $(PKGS)

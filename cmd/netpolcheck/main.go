@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"expect":       {"print the expected truth table of a model and policies (no cluster)", runExpect},
 		"explain":      {"explain one cell of the expected truth table (no cluster)", runExplain},
 		"probe":        {"probe the running pods of some namespaces now and compare with the policies in force", runProbe},
+		"run":          {"run the suites against the local cluster, a kind cluster or any kubeconfig's, with reports", runRun},
 		"report":       {"turn a run's JUnit report into results.json and a Markdown summary", runReport},
 		"local":        {"local up|down: a Kubernetes cluster of network namespaces on this machine (root, no Docker)", runLocal},
 		"kind":         {"kind up|down|logs: a kind cluster (needs Docker) with the CNI of your choice", runKind},

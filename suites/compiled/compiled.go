@@ -24,8 +24,15 @@ import (
 // suites/NAME of the module.
 func Suites() []string { return []string{"recipes", "conformance", "generated"} }
 
-// Binary is the file name of a suite's compiled form.
-func Binary(suite string) string { return suite + ".test" }
+// Binary is the path of a suite's compiled form in a suites directory:
+// NAME/NAME.test (a directory per suite: Ginkgo names a compiled suite's
+// reports after its directory, so suites sharing one would overwrite each
+// other's).
+func Binary(suite string) string { return filepath.Join(suite, suite+".test") }
+
+// DirNextTo is the suites directory next to an executable's directory:
+// bin/suites for bin/netpolcheck.
+func DirNextTo(exeDir string) string { return filepath.Join(exeDir, "suites") }
 
 // GinkgoTestsOnly is the -test.run pattern that runs only the suites' Ginkgo
 // entry points in a compiled suite, not the package's other Go tests (which
@@ -34,7 +41,8 @@ const GinkgoTestsOnly = "^Test(Recipes|Conformance|Generated)$"
 
 // Locator says where the compiled suites may be.
 type Locator struct {
-	// ExeDir is the directory of the running netpolcheck executable.
+	// ExeDir is the directory of the running netpolcheck executable; the
+	// suites next to it are in DirNextTo(ExeDir).
 	ExeDir string
 	// CacheRoot is netpolcheck's cache; suites of module version V are
 	// built into CacheRoot/suites-V.
@@ -48,13 +56,13 @@ type Locator struct {
 	Progress io.Writer
 }
 
-// Find returns the directory that holds every suite's binary: ExeDir when it
-// does, else the cache's directory of the module version, building the
+// Find returns the directory that holds every suite's binary:
+// DirNextTo(ExeDir) when it does, else the cache's directory of the module version, building the
 // suites there first when they are not yet (a released version only, with
 // the go command).
 func (l Locator) Find(ctx context.Context) (string, error) {
-	if complete(l.ExeDir) {
-		return l.ExeDir, nil
+	if next := DirNextTo(l.ExeDir); complete(next) {
+		return next, nil
 	}
 	if !downloadable(l.Version) {
 		return "", fmt.Errorf("no compiled suites (%s) next to %s, and this build (%s %s) is no released module version to build them from: run `make build` in the checkout (it writes them to bin/), or give --suites-dir",
@@ -118,6 +126,9 @@ func (l Locator) build(ctx context.Context, dir string) error {
 	}
 	defer os.RemoveAll(tmp)
 	for _, s := range Suites() {
+		if err := os.MkdirAll(filepath.Join(tmp, s), 0o755); err != nil {
+			return fmt.Errorf("creating a build directory: %w", err)
+		}
 		cmd := exec.CommandContext(ctx, l.GoTool, "test", "-c", "-trimpath", "-o", filepath.Join(tmp, Binary(s)), "./suites/"+s)
 		cmd.Dir = source
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")

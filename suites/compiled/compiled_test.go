@@ -14,6 +14,9 @@ func writeSuites(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	for _, b := range binaries() {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, b)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, b), []byte("#!/bin/sh\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +69,7 @@ func TestFind(t *testing.T) {
 			l := Locator{ExeDir: filepath.Join(root, "bin"), CacheRoot: filepath.Join(root, "cache"), ModulePath: mod, Version: tc.version}
 			cacheDir := filepath.Join(l.CacheRoot, "suites-"+tc.version)
 			if tc.nextToExe {
-				writeSuites(t, l.ExeDir)
+				writeSuites(t, DirNextTo(l.ExeDir))
 			}
 			if tc.inCache {
 				writeSuites(t, cacheDir)
@@ -89,7 +92,7 @@ func TestFind(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := map[string]string{"exe": l.ExeDir, "cache": cacheDir}[tc.want]
+			want := map[string]string{"exe": DirNextTo(l.ExeDir), "cache": cacheDir}[tc.want]
 			if got != want || !complete(got) {
 				t.Errorf("Find = %s (complete %v), want %s", got, complete(got), want)
 			}

@@ -89,24 +89,59 @@ func ConfigFromEnv() (Config, error) {
 	default:
 		return cfg, fmt.Errorf("%s=%q: want none, or unset for the cluster's external hosts", EnvExternalHosts, v)
 	}
-	kind, err := providerKindOf(cfg.Provider)
+	return cfg, cfg.Complete()
+}
+
+// Complete checks the provider and fills in what it defaults (the local
+// cluster's state directory, the CNI's name), "unknown" for a CNI without a
+// name, and a random run ID when none is set.
+func (c *Config) Complete() error {
+	kind, err := providerKindOf(c.Provider)
 	if err != nil {
-		return cfg, err
+		return err
 	}
-	if err := kind.defaults(&cfg); err != nil {
-		return cfg, err
+	if err := kind.defaults(c); err != nil {
+		return err
 	}
-	if cfg.CNI == "" {
-		cfg.CNI = "unknown"
+	if c.CNI == "" {
+		c.CNI = "unknown"
 	}
-	if cfg.RunID == "" {
+	if c.RunID == "" {
 		b := make([]byte, 3)
 		if _, err := rand.Read(b); err != nil {
-			return cfg, err
+			return fmt.Errorf("choosing a run ID: %w", err)
 		}
-		cfg.RunID = hex.EncodeToString(b)
+		c.RunID = hex.EncodeToString(b)
 	}
-	return cfg, nil
+	return nil
+}
+
+// Environ is the configuration as the environment ConfigFromEnv reads
+// (KEY=VALUE, unset fields left out): how `netpolcheck run` configures the
+// suites' processes.
+func (c Config) Environ() []string {
+	var env []string
+	for _, kv := range [][2]string{
+		{EnvProvider, c.Provider}, {EnvKubeconfig, c.Kubeconfig}, {EnvContext, c.Context},
+		{EnvLocalName, c.LocalName}, {EnvLocalState, c.LocalState}, {EnvBinDir, c.BinDir},
+		{EnvImage, c.Image}, {EnvRunID, c.RunID}, {EnvCNI, c.CNI},
+	} {
+		if kv[1] != "" {
+			env = append(env, kv[0]+"="+kv[1])
+		}
+	}
+	for _, kv := range []struct {
+		key string
+		d   time.Duration
+	}{{EnvProbeTimeout, c.ProbeTimeout}, {EnvConvergence, c.Convergence}} {
+		if kv.d != 0 {
+			env = append(env, kv.key+"="+kv.d.String())
+		}
+	}
+	if c.NoExternalHosts {
+		env = append(env, EnvExternalHosts+"=none")
+	}
+	return env
 }
 
 func getenv(key, fallback string) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	. "github.com/onsi/gomega" //nolint:revive // as does Gomega's
@@ -116,7 +117,7 @@ func CreateProbeModel(ctx context.Context, env *Env) *ProbeModel {
 	m := &ProbeModel{
 		env:       env,
 		names:     Names{namespaces: map[string]string{}, externals: map[string]string{}},
-		DNS:       "kube-system/dns-" + suffix,
+		DNS:       "kube-system/" + DNSPodPrefix(env.RunID) + strconv.Itoa(env.Process),
 		Externals: probeExternals,
 	}
 	var real []string

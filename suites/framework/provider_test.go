@@ -3,8 +3,14 @@ package framework
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/netpolcheck/netpolcheck/matrix"
 )
@@ -98,5 +104,59 @@ func TestProviderSelection(t *testing.T) {
 				t.Errorf("Down of an attached cluster: %v", err)
 			}
 		})
+	}
+}
+
+func TestEnvironRoundTrips(t *testing.T) {
+	for _, cfg := range []Config{
+		{Provider: ProviderLocal, LocalName: "local", LocalState: "/run/netpolcheck/local", Image: DefaultImage,
+			ProbeTimeout: 2 * time.Second, Convergence: 3 * time.Second, RunID: "abc123", CNI: "reference", NoExternalHosts: true},
+		{Provider: ProviderExisting, Kubeconfig: "/k", Context: "c", LocalName: "local", BinDir: "/bin",
+			Image: "example.invalid/probe:1", ProbeTimeout: time.Second, Convergence: 15 * time.Second, RunID: "def456", CNI: "calico"},
+	} {
+		clearEnv(t)
+		for _, kv := range cfg.Environ() {
+			k, v, _ := strings.Cut(kv, "=")
+			t.Setenv(k, v)
+		}
+		got, err := ConfigFromEnv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != cfg {
+			t.Errorf("ConfigFromEnv(%v) = %+v, want %+v", cfg.Environ(), got, cfg)
+		}
+	}
+}
+
+func TestDeleteRunObjects(t *testing.T) {
+	ns := func(name, run string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{RunAnnotation: run}}}
+	}
+	pod := func(ns, name string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	}
+	client := fake.NewClientset(ns("x-abc123-p1", "abc123"), ns("case-1a2b3c", "abc123"), ns("x-def456-p1", "def456"),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
+		pod("kube-system", "dns-abc123-p1"), pod("kube-system", "dns-def456-p1"), pod("kube-system", "coredns-1"))
+	deleted, err := DeleteRunObjects(t.Context(), client, "abc123", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"namespace/case-1a2b3c", "namespace/x-abc123-p1", "kube-system/pod/dns-abc123-p1"}
+	if !slices.Equal(deleted, want) {
+		t.Errorf("deleted %v, want %v", deleted, want)
+	}
+	left, _ := client.CoreV1().Namespaces().List(t.Context(), metav1.ListOptions{})
+	var names []string
+	for _, n := range left.Items {
+		names = append(names, n.Name)
+	}
+	if !slices.Equal(names, []string{"default", "x-def456-p1"}) {
+		t.Errorf("namespaces left %v, want the other run's and default", names)
+	}
+	pods, _ := client.CoreV1().Pods("kube-system").List(t.Context(), metav1.ListOptions{})
+	if len(pods.Items) != 2 {
+		t.Errorf("pods left in kube-system: %d, want the other run's and coredns", len(pods.Items))
 	}
 }

@@ -196,9 +196,11 @@ func (r *run) externalHost(x matrix.External) (ExternalHost, bool) {
 	return ExternalHost{}, false
 }
 
-// createNamespace creates a namespace.
+// createNamespace creates a namespace, annotated with the run's ID (see
+// DeleteRunObjects).
 func createNamespace(ctx context.Context, env *Env, name string, labels map[string]string) {
 	obj := namespaceObject(name, labels)
+	obj.Annotations = map[string]string{RunAnnotation: env.RunID}
 	_, err := env.Client.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{})
 	Expect(err).NotTo(HaveOccurred(), "creating namespace %s", name)
 }
