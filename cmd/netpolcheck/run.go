@@ -35,7 +35,7 @@ import (
 type runOptions struct {
 	cfg            framework.Config
 	local          bool
-	localNodes     int
+	localUp        local.Options
 	kindName       string
 	kindState      string
 	suites         []string
@@ -59,10 +59,14 @@ func parseRunFlags(args []string, stderr io.Writer) (runOptions, error) {
 	fs.StringVar(&o.cfg.Kubeconfig, "kubeconfig", "", "the cluster's kubeconfig (default: $KUBECONFIG, else ~/.kube/config)")
 	fs.StringVar(&o.cfg.Context, "context", "", "the kubeconfig context (default: its current context)")
 	fs.BoolVar(&o.local, "local", false, "bring the local cluster up (root), run against it, take it down")
-	fs.IntVar(&o.localNodes, "nodes", local.DefaultNodes, "with --local: the local cluster's nodes")
+	fs.IntVar(&o.localUp.Nodes, "nodes", 2, "with --local: the local cluster's nodes")
+	profile := fs.String("enforcer-profile", "correct", "with --local --cni reference: the reference enforcer's profile, correct or delay")
+	delay := fs.Duration("enforcer-delay", 0, "with --enforcer-profile=delay: delay before programming")
+	noExternals := fs.Bool("no-external-hosts", false, "with --local: probe without the local cluster's external hosts, as on other clusters (their cells not probed)")
+	name := fs.String("name", "", "the run's name in the reports (default: the CNI's)")
 	fs.StringVar(&o.kindName, "kind", "", "the kind cluster NAME that netpolcheck kind up made")
 	fs.StringVar(&o.kindState, "kind-state-dir", "", "with --kind: its state directory (default <user cache>/netpolcheck/kind/NAME)")
-	fs.StringVar(&o.cfg.CNI, "cni", "", "the CNI's name in the reports (default: reference on --local, the cluster's on --kind, else unknown)")
+	cni := fs.String("cni", "", "with --local: the local cluster's CNI ("+strings.Join(local.CNINames(), ", ")+", default reference); elsewhere the CNI's name in the reports (default: the cluster's on --kind, else unknown)")
 	fs.StringVar(&o.cfg.Image, "image", framework.DefaultImage, "the probe image (kind and other clusters)")
 	suites := fs.String("suites", strings.Join(compiled.Suites(), ","), "the suites to run, comma-separated")
 	fs.StringVar(&o.labelFilter, "label-filter", "", "Ginkgo label filter, such as 'SCTP && !Generated'")
@@ -111,10 +115,27 @@ func parseRunFlags(args []string, stderr io.Writer) (runOptions, error) {
 	case o.cfg.ProbeTimeout <= 0 || o.cfg.Convergence < 0:
 		return o, usageError{errors.New("--probe-timeout must be positive and --convergence not negative")}
 	}
+	for _, f := range []string{"nodes", "enforcer-profile", "enforcer-delay", "no-external-hosts"} {
+		if given[f] && !o.local {
+			return o, usageError{fmt.Errorf("--%s: only with --local", f)}
+		}
+	}
+	o.cfg.CNI = *cni
 	switch {
 	case o.local:
 		o.cfg.Provider = framework.ProviderLocal
 		o.cfg.LocalName = local.DefaultName
+		o.cfg.NoExternalHosts = *noExternals
+		o.localUp.Name, o.localUp.CNI = local.DefaultName, *cni
+		if o.localUp.CNI == "" {
+			o.localUp.CNI, o.cfg.CNI = local.CNIReference, local.CNIReference
+		}
+		if o.localUp.Nodes < 1 {
+			return o, usageError{fmt.Errorf("--nodes %d: want 1 or more", o.localUp.Nodes)}
+		}
+		if err := localCNIOptions(&o.localUp, *profile, *delay); err != nil {
+			return o, err
+		}
 	case o.kindName != "":
 		o.cfg.Provider = framework.ProviderKind
 	default:
@@ -122,6 +143,9 @@ func parseRunFlags(args []string, stderr io.Writer) (runOptions, error) {
 		if o.cfg.Kubeconfig == "" {
 			o.cfg.Kubeconfig = defaultKubeconfig()
 		}
+	}
+	if *name != "" {
+		o.cfg.CNI = *name
 	}
 	return o, nil
 }
@@ -171,11 +195,12 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if o.local {
-		opts := local.Options{Name: o.cfg.LocalName, Nodes: o.localNodes, Progress: stderr}
+		opts := o.localUp
+		opts.Progress = stderr
 		if err := localDefaults(&opts); err != nil {
 			return err
 		}
-		fmt.Fprintln(stderr, "bringing the local cluster up")
+		fmt.Fprintf(stderr, "bringing the local cluster up (CNI %s)\n", opts.CNI)
 		if _, err := local.Up(ctx, opts); err != nil {
 			return fmt.Errorf("bringing the local cluster up: %w", err)
 		}

@@ -41,10 +41,25 @@ func TestRunFlags(t *testing.T) {
 			}
 		}},
 		{name: "local", args: []string{"--local", "--nodes", "3"}, check: func(t *testing.T, o runOptions) {
-			if o.cfg.Provider != framework.ProviderLocal || !o.local || o.localNodes != 3 || o.cfg.Kubeconfig != "" {
+			if o.cfg.Provider != framework.ProviderLocal || !o.local || o.localUp.Nodes != 3 || o.cfg.Kubeconfig != "" ||
+				o.localUp.CNI != "reference" || o.cfg.CNI != "reference" || o.cfg.NoExternalHosts {
 				t.Errorf("got %+v", o)
 			}
 		}},
+		{name: "local with a CNI, a profile and a name", args: []string{"--local", "--cni", "reference", "--enforcer-profile", "delay",
+			"--enforcer-delay", "2s", "--name", "reference-delay", "--no-external-hosts"}, check: func(t *testing.T, o runOptions) {
+			if o.localUp.CNI != "reference" || strings.Join(o.localUp.EnforcerArgs, " ") != "--profile delay --delay 2s" ||
+				o.cfg.CNI != "reference-delay" || !o.cfg.NoExternalHosts {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{name: "local with the none CNI", args: []string{"--local", "--cni", "none"}, check: func(t *testing.T, o runOptions) {
+			if o.localUp.CNI != "none" || o.cfg.CNI != "none" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{name: "local with an unknown CNI", args: []string{"--local", "--cni", "calico"}, wantErr: `--cni "calico": want one of`},
+		{name: "enforcer profile off the local cluster", args: []string{"--enforcer-profile", "delay"}, wantErr: "--enforcer-profile: only with --local"},
 		{name: "kind", args: []string{"--kind", "netpolcheck"}, check: func(t *testing.T, o runOptions) {
 			if o.cfg.Provider != framework.ProviderKind || o.kindName != "netpolcheck" {
 				t.Errorf("got %+v", o)
