@@ -59,7 +59,7 @@ vet:
 
 test: vet build
 	$(GO) test -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v '/suites/')
-	$(GO) test -count=1 ./suites/framework
+	$(GO) test -count=1 ./suites/framework ./suites/compiled ./suites/progress
 	$(GO) test -count=1 -run '^(TestCatalogue|TestReadme|TestUpstream)' ./suites/conformance
 	$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/reference
 	-$(MAKE) --no-print-directory run OUT=$(TEST_OUT)/none CNI=none CONVERGENCE=$(NONE_CONVERGENCE)
