@@ -325,9 +325,19 @@ func (r suiteRun) ginkgoArgs(extra ...string) []string {
 	return append(args, "--", "-test.run="+compiled.GinkgoTestsOnly)
 }
 
-// environ is the suites' environment.
+// environ is the suites' environment: this process's without the suites'
+// settings (NETPOLCHECK_* but the cache's and prebuilt binaries'), which
+// come from the run's flags only.
 func (r suiteRun) environ() []string {
-	return append(append(os.Environ(), r.opts.cfg.Environ()...),
+	var env []string
+	for _, kv := range os.Environ() {
+		key, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(key, "NETPOLCHECK_") && key != controlplane.EnvCacheDir && !strings.HasSuffix(key, "_BIN_DIR") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(append(env, r.opts.cfg.Environ()...),
 		"NETPOLCHECK_SEED="+strconv.Itoa(r.opts.seed), "NETPOLCHECK_GENERATED_CASES="+strconv.Itoa(r.opts.generatedCases))
 }
 

@@ -18,6 +18,10 @@ import (
 
 func TestRunFlags(t *testing.T) {
 	t.Setenv("KUBECONFIG", "/from/env")
+	// The run's flags alone configure the suites.
+	t.Setenv("NETPOLCHECK_EXTERNAL_HOSTS", "none")
+	t.Setenv("NETPOLCHECK_SEED", "99")
+	t.Setenv("NETPOLCHECK_CACHE", "/cache")
 	for _, tc := range []struct {
 		name    string
 		args    []string
@@ -81,6 +85,10 @@ func TestRunFlags(t *testing.T) {
 				t.Errorf("ginkgo args %s", args)
 			}
 			suiteEnv := strings.Join(r.environ(), " ")
+			if strings.Contains(suiteEnv, "NETPOLCHECK_EXTERNAL_HOSTS") || strings.Contains(suiteEnv, "NETPOLCHECK_SEED=99") ||
+				!strings.Contains(suiteEnv, "NETPOLCHECK_CACHE=/cache") {
+				t.Errorf("the suites' environment keeps settings of this process's: %s", suiteEnv)
+			}
 			if !strings.Contains(suiteEnv, "NETPOLCHECK_SEED=7") || !strings.Contains(suiteEnv, "NETPOLCHECK_GENERATED_CASES=10") || o.out != "/o" || o.procs != 2 {
 				t.Errorf("got %+v", o)
 			}
