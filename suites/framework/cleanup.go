@@ -20,7 +20,7 @@ const RunAnnotation = "netpolcheck.io/run"
 
 // DNSPodPrefix is the name prefix of the DNS-like pods the run's probe
 // models create in kube-system.
-func DNSPodPrefix(runID string) string { return "dns-" + runID + "-p" }
+func DNSPodPrefix(runID string) string { return "dns-" + runID + "-" }
 
 // DeleteRunObjects deletes whatever the run runID left behind (after an
 // interrupted run): every namespace annotated with its ID, with their pods,

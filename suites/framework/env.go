@@ -15,7 +15,10 @@ type Env struct {
 	Config
 	Client kubernetes.Interface
 	REST   *rest.Config
-	// Process numbers this parallel process (1-based); names derive from it.
+	// Suite is the suite's name and Process numbers this parallel process
+	// (1-based): the names of the process's objects derive from them, as
+	// the suites of one run share its run ID.
+	Suite   string
 	Process int
 	// Externals are the external hosts every scenario may use, by IP (local
 	// cluster only, unless NoExternalHosts: elsewhere there are none and
@@ -78,8 +81,8 @@ func DecodeShared(data []byte) (Shared, error) {
 	return s, nil
 }
 
-// Connect opens the cluster for one process.
-func Connect(cfg Config, shared Shared, process int) (*Env, error) {
+// Connect opens the cluster for one process of a suite.
+func Connect(cfg Config, shared Shared, suite string, process int) (*Env, error) {
 	cfg.RunID = shared.RunID
 	p, err := NewProvider(cfg)
 	if err != nil {
@@ -89,7 +92,7 @@ func Connect(cfg Config, shared Shared, process int) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := &Env{Config: cfg, Process: process, Externals: map[netip.Addr]ExternalHost{}, attachment: attachment}
+	env := &Env{Config: cfg, Suite: suite, Process: process, Externals: map[netip.Addr]ExternalHost{}, attachment: attachment}
 	for _, e := range attachment.ExternalHosts() {
 		env.Externals[e.IP] = e
 	}
@@ -102,3 +105,7 @@ func Connect(cfg Config, shared Shared, process int) (*Env, error) {
 	env.Client = client
 	return env, nil
 }
+
+// processSuffix ends the names of this process's objects: the run ID, the
+// suite and the process number (RUNID-SUITE-pN).
+func (e *Env) processSuffix() string { return fmt.Sprintf("%s-%s-p%d", e.RunID, e.Suite, e.Process) }

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -162,5 +163,25 @@ func TestDeleteRunObjects(t *testing.T) {
 	pods, _ := client.CoreV1().Pods("kube-system").List(t.Context(), metav1.ListOptions{})
 	if len(pods.Items) != 2 {
 		t.Errorf("pods left in kube-system: %d, want the other run's and coredns", len(pods.Items))
+	}
+}
+
+// The suites of one run share its run ID: each suite's processes name their
+// objects apart (conformance and generated ran into each other's probe
+// namespaces being deleted when the names were RUNID-pN).
+func TestProcessSuffixesOfARun(t *testing.T) {
+	seen := map[string]string{}
+	for _, suite := range []string{"recipes", "conformance", "generated"} {
+		for process := 1; process <= 4; process++ {
+			env := &Env{Config: Config{RunID: "3769bd"}, Suite: suite, Process: process}
+			suffix := env.processSuffix()
+			if other, dup := seen[suffix]; dup {
+				t.Errorf("%s process %d and %s share the suffix %s", suite, process, other, suffix)
+			}
+			seen[suffix] = fmt.Sprintf("%s process %d", suite, process)
+			if len("kube-system-"+suffix) > 63 {
+				t.Errorf("suffix %s makes names longer than a namespace's 63 characters", suffix)
+			}
+		}
 	}
 }

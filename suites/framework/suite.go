@@ -42,7 +42,7 @@ func NewSuite(name string, withProbeModel bool) *Suite {
 		shared, err := DecodeShared(data)
 		Expect(err).NotTo(HaveOccurred())
 		s.cfg = cfg
-		s.env, err = Connect(cfg, shared, GinkgoParallelProcess())
+		s.env, err = Connect(cfg, shared, name, GinkgoParallelProcess())
 		Expect(err).NotTo(HaveOccurred())
 		if withProbeModel {
 			s.model = CreateProbeModel(ctx, s.env)
