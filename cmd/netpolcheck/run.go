@@ -220,7 +220,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("kube client: %w", err)
 	}
-	r := suiteRun{opts: o, suitesDir: suitesDir, stderr: stderr}
+	r := suiteRun{opts: o, suitesDir: suitesDir}
 	total, err := r.count(ctx)
 	if err != nil {
 		return err
@@ -306,7 +306,6 @@ func kindConfig(o *runOptions) error {
 type suiteRun struct {
 	opts      runOptions
 	suitesDir string
-	stderr    io.Writer
 }
 
 // ginkgoArgs are the arguments of `netpolcheck ginkgo` for the run.

@@ -24,7 +24,7 @@ import (
 // local cluster shows its progress line, and a Ctrl-C typed into the
 // terminal leaves no namespace, pod or policy of the run behind and still
 // writes the reports of what ran.
-func TestRunInTerminalInterrupted(t *testing.T) {
+func TestTerminalSessionInterruptsRun(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the local cluster is made of network namespaces")
 	}
