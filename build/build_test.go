@@ -21,6 +21,7 @@ import (
 
 	"github.com/netpolcheck/netpolcheck/cluster/cni"
 	"github.com/netpolcheck/netpolcheck/reference-cni/deploy"
+	"github.com/netpolcheck/netpolcheck/suites/compiled"
 )
 
 const root = ".."
@@ -45,6 +46,7 @@ func TestDockerfile(t *testing.T) {
 		{"no build ID", `-ldflags="-s -w -buildid="`},
 		{"the pinned toolchain, never a downloaded one", "GOTOOLCHAIN=local"},
 		{"every command", "-o /out/ ./cmd/..."},
+		{"the compiled suites next to /netpolcheck", "-o /out/suites/$s/$s.test ./suites/$s"},
 		{"the bridge plugin where the Flannel installer takes it", "-o /out" + cni.BridgePluginPath},
 		{"everything at /", "COPY --from=build /out/ /"},
 		{"nftables for the enforcer, pinned", "nftables=${NFTABLES_VERSION}"},
@@ -54,6 +56,14 @@ func TestDockerfile(t *testing.T) {
 		if !strings.Contains(dockerfile, tc.want) {
 			t.Errorf("build/Dockerfile lacks %s (%q)", tc.what, tc.want)
 		}
+	}
+	// The image and make build compile every suite netpolcheck run looks for.
+	suites := strings.Join(compiled.Suites(), " ")
+	if !strings.Contains(dockerfile, "for s in "+suites+"; do") {
+		t.Errorf("build/Dockerfile does not compile the suites %s", suites)
+	}
+	if !strings.Contains(read(t, "Makefile"), "COMPILED_SUITES ?= "+suites+"\n") {
+		t.Errorf("the Makefile's COMPILED_SUITES are not %s", suites)
 	}
 	if strings.Contains(dockerfile, "\nUSER ") {
 		t.Error("the image must run as root: the probe agent needs raw sockets, the node agents NET_ADMIN")

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -78,28 +79,34 @@ func localUpOptions(args []string, stderr io.Writer) (local.Options, error) {
 	if opts.Nodes < 1 {
 		return opts, usageError{fmt.Errorf("--nodes %d: want 1 or more", opts.Nodes)}
 	}
+	return opts, localCNIOptions(&opts, *profile, *delay)
+}
+
+// localCNIOptions checks the local cluster's CNI choice and the reference
+// enforcer's profile and delay (with --cni reference only), and sets them.
+func localCNIOptions(opts *local.Options, profile string, delay time.Duration) error {
 	if !slices.Contains(local.CNINames(), opts.CNI) {
-		return opts, usageError{fmt.Errorf("--cni %q: want one of %s", opts.CNI, strings.Join(local.CNINames(), ", "))}
+		return usageError{fmt.Errorf("--cni %q: want one of %s", opts.CNI, strings.Join(local.CNINames(), ", "))}
 	}
-	p, err := enforcer.ParseProfile(*profile)
+	p, err := enforcer.ParseProfile(profile)
 	if err != nil {
-		return opts, usageError{fmt.Errorf("--enforcer-profile: %w", err)}
+		return usageError{fmt.Errorf("--enforcer-profile: %w", err)}
 	}
 	switch {
 	case p == enforcer.ProfileNone:
-		return opts, usageError{fmt.Errorf("--enforcer-profile none: the enforcer's none profile is the CNI choice --cni %s", local.CNINone)}
+		return usageError{fmt.Errorf("--enforcer-profile none: the enforcer's none profile is the CNI choice --cni %s", local.CNINone)}
 	case p != enforcer.ProfileCorrect && opts.CNI != local.CNIReference:
-		return opts, usageError{fmt.Errorf("--enforcer-profile %s: only with --cni %s, not %s", p, local.CNIReference, opts.CNI)}
-	case *delay < 0 || (*delay > 0 && p != enforcer.ProfileDelay):
-		return opts, usageError{fmt.Errorf("--enforcer-delay %s: only a positive delay, with --enforcer-profile=delay", delay)}
+		return usageError{fmt.Errorf("--enforcer-profile %s: only with --cni %s, not %s", p, local.CNIReference, opts.CNI)}
+	case delay < 0 || (delay > 0 && p != enforcer.ProfileDelay):
+		return usageError{fmt.Errorf("--enforcer-delay %s: only a positive delay, with --enforcer-profile=delay", delay)}
 	}
 	if p == enforcer.ProfileDelay {
 		opts.EnforcerArgs = []string{"--profile", string(p)}
-		if *delay > 0 {
+		if delay > 0 {
 			opts.EnforcerArgs = append(opts.EnforcerArgs, "--delay", delay.String())
 		}
 	}
-	return opts, nil
+	return nil
 }
 
 // localDefaults finds the binaries next to this executable and the

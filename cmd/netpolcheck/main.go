@@ -29,9 +29,11 @@ func commands() map[string]command {
 		"expect":       {"print the expected truth table of a model and policies (no cluster)", runExpect},
 		"explain":      {"explain one cell of the expected truth table (no cluster)", runExplain},
 		"probe":        {"probe the running pods of some namespaces now and compare with the policies in force", runProbe},
+		"run":          {"run the suites against the local cluster, a kind cluster or any kubeconfig's, with reports", runRun},
 		"report":       {"turn a run's JUnit report into results.json and a Markdown summary", runReport},
 		"local":        {"local up|down: a Kubernetes cluster of network namespaces on this machine (root, no Docker)", runLocal},
 		"kind":         {"kind up|down|logs: a kind cluster (needs Docker) with the CNI of your choice", runKind},
+		"ginkgo":       {"", runGinkgo}, // run's driver of the compiled suites, not listed
 		"upstream-e2e": {"run the upstream Kubernetes NetworkPolicy e2e (e2e.test, built from source) against a cluster", runUpstreamE2E},
 	}
 }
@@ -81,8 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: netpolcheck COMMAND [flags]\n\ncommands:")
 	names := make([]string, 0, len(cmds))
-	for name := range cmds {
-		names = append(names, name)
+	for name, cmd := range cmds {
+		if cmd.summary != "" {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
 	for _, name := range names {

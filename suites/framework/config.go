@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -29,6 +28,7 @@ const (
 const (
 	EnvProvider     = "NETPOLCHECK_PROVIDER"      // local (default), kind, existing
 	EnvKubeconfig   = "NETPOLCHECK_KUBECONFIG"    // existing/kind: the kubeconfig (default $KUBECONFIG)
+	EnvContext      = "NETPOLCHECK_CONTEXT"       // existing/kind: the kubeconfig context (default its current one)
 	EnvLocalName    = "NETPOLCHECK_LOCAL_NAME"    // local: cluster name (default "local")
 	EnvLocalState   = "NETPOLCHECK_LOCAL_STATE"   // local: state dir (default /run/netpolcheck/NAME)
 	EnvBinDir       = "NETPOLCHECK_BIN_DIR"       // local: the netpolcheck binaries (default bin/ of the checkout)
@@ -49,6 +49,7 @@ const DefaultImage = "ghcr.io/netpolcheck/netpolcheck:dev"
 type Config struct {
 	Provider     string
 	Kubeconfig   string
+	Context      string
 	LocalName    string
 	LocalState   string
 	BinDir       string
@@ -66,6 +67,7 @@ func ConfigFromEnv() (Config, error) {
 	cfg := Config{
 		Provider:   getenv(EnvProvider, ProviderLocal),
 		Kubeconfig: getenv(EnvKubeconfig, os.Getenv("KUBECONFIG")),
+		Context:    os.Getenv(EnvContext),
 		LocalName:  getenv(EnvLocalName, "local"),
 		LocalState: os.Getenv(EnvLocalState),
 		BinDir:     os.Getenv(EnvBinDir),
@@ -87,32 +89,59 @@ func ConfigFromEnv() (Config, error) {
 	default:
 		return cfg, fmt.Errorf("%s=%q: want none, or unset for the cluster's external hosts", EnvExternalHosts, v)
 	}
-	switch cfg.Provider {
-	case ProviderLocal:
-		if cfg.LocalState == "" {
-			cfg.LocalState = filepath.Join("/run/netpolcheck", cfg.LocalName)
-		}
-		if cfg.CNI == "" {
-			cfg.CNI = "reference"
-		}
-	case ProviderKind, ProviderExisting:
-		if cfg.Kubeconfig == "" {
-			return cfg, fmt.Errorf("%s=%s needs a kubeconfig: set %s or KUBECONFIG", EnvProvider, cfg.Provider, EnvKubeconfig)
-		}
-	default:
-		return cfg, fmt.Errorf("%s=%q: want local, kind or existing", EnvProvider, cfg.Provider)
+	return cfg, cfg.Complete()
+}
+
+// Complete checks the provider and fills in what it defaults (the local
+// cluster's state directory, the CNI's name), "unknown" for a CNI without a
+// name, and a random run ID when none is set.
+func (c *Config) Complete() error {
+	kind, err := providerKindOf(c.Provider)
+	if err != nil {
+		return err
 	}
-	if cfg.CNI == "" {
-		cfg.CNI = "unknown"
+	if err := kind.defaults(c); err != nil {
+		return err
 	}
-	if cfg.RunID == "" {
+	if c.CNI == "" {
+		c.CNI = "unknown"
+	}
+	if c.RunID == "" {
 		b := make([]byte, 3)
 		if _, err := rand.Read(b); err != nil {
-			return cfg, err
+			return fmt.Errorf("choosing a run ID: %w", err)
 		}
-		cfg.RunID = hex.EncodeToString(b)
+		c.RunID = hex.EncodeToString(b)
 	}
-	return cfg, nil
+	return nil
+}
+
+// Environ is the configuration as the environment ConfigFromEnv reads
+// (KEY=VALUE, unset fields left out): how `netpolcheck run` configures the
+// suites' processes.
+func (c Config) Environ() []string {
+	var env []string
+	for _, kv := range [][2]string{
+		{EnvProvider, c.Provider}, {EnvKubeconfig, c.Kubeconfig}, {EnvContext, c.Context},
+		{EnvLocalName, c.LocalName}, {EnvLocalState, c.LocalState}, {EnvBinDir, c.BinDir},
+		{EnvImage, c.Image}, {EnvRunID, c.RunID}, {EnvCNI, c.CNI},
+	} {
+		if kv[1] != "" {
+			env = append(env, kv[0]+"="+kv[1])
+		}
+	}
+	for _, kv := range []struct {
+		key string
+		d   time.Duration
+	}{{EnvProbeTimeout, c.ProbeTimeout}, {EnvConvergence, c.Convergence}} {
+		if kv.d != 0 {
+			env = append(env, kv.key+"="+kv.d.String())
+		}
+	}
+	if c.NoExternalHosts {
+		env = append(env, EnvExternalHosts+"=none")
+	}
+	return env
 }
 
 func getenv(key, fallback string) string {

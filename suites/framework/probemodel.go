@@ -112,7 +112,7 @@ func containerName(port int32, proto corev1.Protocol) string {
 // CreateProbeModel creates this process's probe model; Delete removes it.
 // Call it from the per-process half of SynchronizedBeforeSuite.
 func CreateProbeModel(ctx context.Context, env *Env) *ProbeModel {
-	suffix := fmt.Sprintf("%s-p%d", env.RunID, env.Process)
+	suffix := env.processSuffix()
 	m := &ProbeModel{
 		env:       env,
 		names:     Names{namespaces: map[string]string{}, externals: map[string]string{}},

@@ -196,9 +196,11 @@ func (r *run) externalHost(x matrix.External) (ExternalHost, bool) {
 	return ExternalHost{}, false
 }
 
-// createNamespace creates a namespace.
+// createNamespace creates a namespace, annotated with the run's ID (see
+// DeleteRunObjects).
 func createNamespace(ctx context.Context, env *Env, name string, labels map[string]string) {
 	obj := namespaceObject(name, labels)
+	obj.Annotations = map[string]string{RunAnnotation: env.RunID}
 	_, err := env.Client.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{})
 	Expect(err).NotTo(HaveOccurred(), "creating namespace %s", name)
 }
@@ -228,8 +230,7 @@ func (r *run) step(ctx context.Context, step *Step) {
 	Expect(err).NotTo(HaveOccurred(), "computing the step's subject cells")
 	probed, endpoints, err := reports.Reachable(expected, engine.Endpoints(), func(ep matrix.Endpoint) bool { return !r.unreachable[ep.Name] })
 	Expect(err).NotTo(HaveOccurred())
-	tr, sources, err := r.env.transport(uids)
-	Expect(err).NotTo(HaveOccurred())
+	tr, sources := r.env.attachment.ProbeTransport(r.env.Client, uids)
 	runner := &matrix.Runner{Transport: tr, Sources: sources, ProbeTimeout: r.env.ProbeTimeout,
 		Convergence: r.env.Convergence, ICMP: true}
 	rep, err := runner.Run(ctx, probed, endpoints)

@@ -124,8 +124,7 @@ func (r *run) checkViaOutcomes(ctx context.Context, step *Step, model *matrix.Mo
 	if len(checks) == 0 {
 		return
 	}
-	tr, sources, err := r.env.transport(uids)
-	Expect(err).NotTo(HaveOccurred())
+	tr, sources := r.env.attachment.ProbeTransport(r.env.Client, uids)
 	timeout := r.env.ProbeTimeout
 	deadline := time.Now().Add(max(r.env.Convergence, timeout))
 	pending := checks

@@ -1,8 +1,12 @@
 package framework
 
 import (
+	"os"
+
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL reads best unqualified
 	. "github.com/onsi/gomega"    //nolint:revive // as does Gomega's
+
+	"github.com/netpolcheck/netpolcheck/suites/progress"
 )
 
 // Suite is the cluster connection a Ginkgo suite shares between its specs.
@@ -19,8 +23,10 @@ type Suite struct {
 // prepares the cluster once (bringing the local cluster up if none runs, and
 // creating the external hosts), every process connects and, when
 // withProbeModel is set, creates its own probe model; at the end the first
-// process takes down a local cluster it brought up. Call it at package level
-// of the suite: var suite = framework.NewSuite("recipes", false).
+// process takes down a local cluster it brought up. With $NETPOLCHECK_PROGRESS
+// set, every finished case is appended to that file (package progress).
+// Call it at package level of the suite:
+// var suite = framework.NewSuite("recipes", false).
 func NewSuite(name string, withProbeModel bool) *Suite {
 	s := &Suite{name: name}
 	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
@@ -36,12 +42,20 @@ func NewSuite(name string, withProbeModel bool) *Suite {
 		shared, err := DecodeShared(data)
 		Expect(err).NotTo(HaveOccurred())
 		s.cfg = cfg
-		s.env, err = Connect(cfg, shared, GinkgoParallelProcess())
+		s.env, err = Connect(cfg, shared, name, GinkgoParallelProcess())
 		Expect(err).NotTo(HaveOccurred())
 		if withProbeModel {
 			s.model = CreateProbeModel(ctx, s.env)
 		}
 	})
+	if stream := os.Getenv(progress.EnvFile); stream != "" {
+		ReportAfterEach(func(r SpecReport) {
+			e := progress.Event{Suite: name, Case: r.FullText(), State: r.State.String(), Seconds: r.RunTime.Seconds()}
+			if err := progress.Append(stream, e); err != nil {
+				GinkgoWriter.Printf("progress: %v\n", err)
+			}
+		})
+	}
 	SynchronizedAfterSuite(func(ctx SpecContext) {
 		if s.model != nil {
 			Expect(s.model.Delete(ctx)).To(Succeed())

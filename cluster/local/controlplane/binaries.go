@@ -117,7 +117,7 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (Binaries, error) {
 		return checkPrebuilt(ctx, prebuilt, version)
 	}
 
-	cacheRoot, err := cacheRoot(opts.CacheDir)
+	cacheRoot, err := CacheRoot(opts.CacheDir)
 	if err != nil {
 		return Binaries{}, err
 	}
@@ -182,7 +182,7 @@ func ensureTool(ctx context.Context, opts BuildOptions, defaultVersion, envPrebu
 		}
 		return path, nil
 	}
-	root, err := cacheRoot(opts.CacheDir)
+	root, err := CacheRoot(opts.CacheDir)
 	if err != nil {
 		return "", err
 	}
@@ -231,7 +231,10 @@ func ensureBuilt(ctx context.Context, sourceDir, versionDir string, tools toolBu
 	return build(ctx, sourceDir, versionDir, tools, progress)
 }
 
-func cacheRoot(configured string) (string, error) {
+// CacheRoot is the root of netpolcheck's cache: configured when set, else
+// $NETPOLCHECK_CACHE, else netpolcheck under the user cache directory
+// (${XDG_CACHE_HOME:-$HOME/.cache}/netpolcheck).
+func CacheRoot(configured string) (string, error) {
 	if configured != "" {
 		return configured, nil
 	}

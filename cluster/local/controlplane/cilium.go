@@ -65,7 +65,7 @@ func EnsureCilium(ctx context.Context, opts BuildOptions, sum string) (CiliumBin
 		return CiliumBinaries{}, fmt.Errorf("cilium: prebuilt binaries (%s) are not supported: Cilium is built from %s", opts.PrebuiltDir, opts.SourceDir)
 	}
 	progress, version, _ := opts.resolve(CiliumVersion, "")
-	root, err := cacheRoot(opts.CacheDir)
+	root, err := CacheRoot(opts.CacheDir)
 	if err != nil {
 		return CiliumBinaries{}, err
 	}
