@@ -25,7 +25,7 @@ GINKGO_FLAGS ?=
 # CONVERGENCE bounds how long wrong cells are retried (empty: the suites' default).
 CONVERGENCE ?=
 # The none run cannot converge: retrying its wrong cells only costs time.
-NONE_CONVERGENCE ?= 1s
+NONE_CONVERGENCE ?= 3s
 # EXTERNAL_HOSTS=none runs without the local cluster's external hosts, as on
 # kind: their cells are reported as not probed.
 EXTERNAL_HOSTS ?=
