@@ -79,8 +79,10 @@ func gunzip(t *testing.T, path string) string {
 // snapshotTolerance is how many cases a real run's passed, failed and
 // divergent counts may differ from the committed snapshot's: a case whose
 // outcome depends on timing (a policy change racing a probe round) may
-// land either way.
-const snapshotTolerance = 3
+// land either way. Two full kube-router runs on 2026-12-02 (the snapshot,
+// on a loaded machine, and CI's, idle) differed by 4 cases (309 and 313
+// passed).
+const snapshotTolerance = 6
 
 // checkAgainstSnapshot checks a real run of cni (make test's
 // TEST_OUT/<cni>) against its committed snapshot: every cell probed, the
