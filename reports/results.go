@@ -44,7 +44,10 @@ type Run struct {
 	KubernetesVersion string    `json:"kubernetesVersion,omitempty"`
 	StartedAt         time.Time `json:"startedAt"`
 	DurationSeconds   float64   `json:"durationSeconds"`
-	Cases             []Case    `json:"cases"`
+	// TimeToEnforce summarises the cases' times to enforce (Write fills it
+	// in); nil when no case recorded one.
+	TimeToEnforce *EnforceTimes `json:"timeToEnforce,omitempty"`
+	Cases         []Case        `json:"cases"`
 }
 
 // Case is one test case: a recipe, a conformance case or a generated case.
@@ -142,6 +145,10 @@ type Step struct {
 	// Convergence summarises, over the step's cells, the time from the start
 	// of probing until each cell agreed with the expectation.
 	Convergence Convergence `json:"convergence"`
+	// EnforcedAfterSeconds is the time from the step's start to the first
+	// round in which every cell agreed (see EnforcedAfter); nil when a cell
+	// never agreed.
+	EnforcedAfterSeconds *float64 `json:"enforcedAfterSeconds,omitempty"`
 	// Mismatches are the first MaxMismatches wrong cells.
 	Mismatches []Mismatch `json:"mismatches,omitempty"`
 	Table      *Snapshot  `json:"table,omitempty"`
@@ -335,9 +342,11 @@ func symbol(allowed bool) byte {
 	return 'X'
 }
 
-// Write writes the run as indented JSON.
+// Write writes the run as indented JSON, with the current schema version
+// and the summary of its times to enforce.
 func (r *Run) Write(path string) error {
 	r.SchemaVersion = SchemaVersion
+	r.TimeToEnforce = EnforceTimesOf(r.Cases)
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding results: %w", err)
