@@ -4,12 +4,14 @@
 package reports
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/netpolcheck/netpolcheck/matrix"
@@ -357,14 +359,24 @@ func (r *Run) Write(path string) error {
 	return nil
 }
 
-// ReadRun reads a results.json file.
+// ReadRun reads a results.json file, or one compressed with gzip (as the
+// committed snapshots in docs/results are).
 func ReadRun(path string) (*Run, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading results: %w", err)
 	}
+	if isGzip(data) {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if data, err = io.ReadAll(zr); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	var r Run
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("%s: not a netpolcheck results file: %w", path, err)
@@ -374,3 +386,6 @@ func ReadRun(path string) (*Run, error) {
 	}
 	return &r, nil
 }
+
+// isGzip reports whether data starts with gzip's magic number.
+func isGzip(data []byte) bool { return len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b }
