@@ -45,6 +45,7 @@ const (
 // address answers, with that address as the peer, and Expect is not checked.
 type Prober struct {
 	sctpMode sctp.Mode
+	udpPorts *portSequence
 	// Resolver resolves DNS names; nil uses the system's resolver.
 	Resolver *Resolver
 
@@ -55,7 +56,7 @@ type Prober struct {
 
 // New returns a prober using SCTP implementation mode for SCTP probes.
 func New(mode sctp.Mode) *Prober {
-	return &Prober{sctpMode: mode}
+	return &Prober{sctpMode: mode, udpPorts: newPortSequence()}
 }
 
 // Close releases the SCTP stack, waiting for associations still shutting
@@ -106,7 +107,7 @@ func (p *Prober) Run(ctx context.Context, probe matrix.Probe) matrix.Result {
 	case corev1.ProtocolTCP:
 		answer, err = exchangeTCP(ctx, dest, req)
 	case corev1.ProtocolUDP:
-		answer, err = exchangeUDP(ctx, dest, req)
+		answer, err = exchangeUDP(ctx, dest, req, p.udpPorts)
 	case corev1.ProtocolSCTP:
 		answer, err = p.exchangeSCTP(ctx, dest, req)
 	default:
