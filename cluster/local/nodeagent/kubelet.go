@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/netpolcheck/netpolcheck/cluster/local/kubeletapi"
 	"github.com/netpolcheck/netpolcheck/cluster/local/netns"
+	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/reference-cni/kubeclient"
 )
 
@@ -314,6 +316,13 @@ func (k *kubeletRuntime) PortForward(ctx context.Context, ref kubeletapi.Contain
 
 func (k *kubeletRuntime) LogFile(ref kubeletapi.ContainerRef, previous bool) (kubeletapi.LogFile, error) {
 	t, err := k.find(ref, true)
+	if err != nil && !previous {
+		if path, ok := k.initContainerLog(ref); ok {
+			done := make(chan struct{})
+			close(done)
+			return kubeletapi.LogFile{Path: path, Done: done}, nil
+		}
+	}
 	if err != nil {
 		return kubeletapi.LogFile{}, err
 	}
@@ -336,4 +345,22 @@ func (k *kubeletRuntime) LogFile(ref kubeletapi.ContainerRef, previous bool) (ku
 	done := make(chan struct{})
 	close(done)
 	return kubeletapi.LogFile{Path: logPath(p.logDir, restarts-1), Done: done}, nil
+}
+
+// initContainerLog returns the log of one of the pod's init containers
+// (not a sidecar), which ran to completion before the pod's containers
+// started (see runInitContainers).
+func (k *kubeletRuntime) initContainerLog(ref kubeletapi.ContainerRef) (string, bool) {
+	t, err := k.find(ref, false)
+	if err != nil || t.rt.pod == nil {
+		return "", false
+	}
+	for i := range t.rt.pod.Spec.InitContainers {
+		if c := &t.rt.pod.Spec.InitContainers[i]; c.Name == ref.Container && !matrix.IsSidecar(c) {
+			path := logPath(filepath.Join(k.cfg.LogDir, filepath.Base(t.rt.dir), c.Name), 0)
+			_, err := os.Stat(path)
+			return path, err == nil
+		}
+	}
+	return "", false
 }
