@@ -4,12 +4,14 @@
 package reports
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/netpolcheck/netpolcheck/matrix"
@@ -357,14 +359,21 @@ func (r *Run) Write(path string) error {
 	return nil
 }
 
-// ReadRun reads a results.json file.
+// ReadRun reads a results.json file, gzipped or not (committed snapshots
+// are results.json.gz): a file that starts with gzip's magic number is
+// decompressed.
 func ReadRun(path string) (*Run, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading results: %w", err)
 	}
+	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) { // gzip's magic number
+		if data, err = gunzip(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	var r Run
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("%s: not a netpolcheck results file: %w", path, err)
@@ -373,4 +382,16 @@ func ReadRun(path string) (*Run, error) {
 		return nil, fmt.Errorf("%s: results schema version %d, this netpolcheck reads %d", path, r.SchemaVersion, SchemaVersion)
 	}
 	return &r, nil
+}
+
+func gunzip(data []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("decompressing results: %w", err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("decompressing results: %w", err)
+	}
+	return out, nil
 }

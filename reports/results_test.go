@@ -1,6 +1,10 @@
 package reports_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -113,5 +117,45 @@ func TestStepOfKeepsTheTransportRetries(t *testing.T) {
 	step := reports.StepOf("apply", &matrix.Report{Expected: table, Observed: table, TransportRetries: 2}, nil, reports.Coverage{})
 	if step.TransportRetries != 2 {
 		t.Errorf("step records %d transport retries, want 2", step.TransportRetries)
+	}
+}
+
+func TestReadRunReadsGzippedResults(t *testing.T) {
+	run := &reports.Run{Name: "kube-router", CNI: "kube-router", Cases: []reports.Case{
+		{ID: "conformance/ports", Suite: "conformance", State: reports.Passed},
+	}}
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "results.json")
+	if err := run.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "results.json.gz")
+	if err := os.WriteFile(path, zipped.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := reports.ReadRun(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Name != "kube-router" || len(back.Cases) != 1 || back.Cases[0].ID != "conformance/ports" {
+		t.Errorf("gzipped results.json read back as %+v", back)
+	}
+	if err := os.WriteFile(path, zipped.Bytes()[:zipped.Len()/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reports.ReadRun(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("a truncated gzip file: err = %v, want an error naming %s", err, path)
 	}
 }
