@@ -360,17 +360,11 @@ func (r *Run) Write(path string) error {
 }
 
 // ReadRun reads a results.json file, gzipped or not (committed snapshots
-// are results.json.gz): a file that starts with gzip's magic number is
-// decompressed.
+// are results.json.gz; see ReadFile).
 func ReadRun(path string) (*Run, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading results: %w", err)
-	}
-	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) { // gzip's magic number
-		if data, err = gunzip(data); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
+		return nil, err
 	}
 	var r Run
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -384,14 +378,22 @@ func ReadRun(path string) (*Run, error) {
 	return &r, nil
 }
 
-func gunzip(data []byte) ([]byte, error) {
+// ReadFile reads a report file (results.json, a JUnit report), decompressing
+// it when it starts with gzip's magic number.
+func ReadFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading a report file: %w", err)
+	}
+	if !bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+		return data, nil
+	}
 	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("decompressing results: %w", err)
+	if err == nil {
+		data, err = io.ReadAll(zr)
 	}
-	out, err := io.ReadAll(zr)
 	if err != nil {
-		return nil, fmt.Errorf("decompressing results: %w", err)
+		return nil, fmt.Errorf("%s: decompressing: %w", path, err)
 	}
-	return out, nil
+	return data, nil
 }
