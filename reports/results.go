@@ -362,18 +362,9 @@ func (r *Run) Write(path string) error {
 // ReadRun reads a results.json file, or one compressed with gzip (as the
 // committed snapshots in docs/results are).
 func ReadRun(path string) (*Run, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading results: %w", err)
-	}
-	if isGzip(data) {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if data, err = io.ReadAll(zr); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
+		return nil, err
 	}
 	var r Run
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -385,6 +376,26 @@ func ReadRun(path string) (*Run, error) {
 		return nil, fmt.Errorf("%s: results schema version %d, this netpolcheck reads %d", path, r.SchemaVersion, SchemaVersion)
 	}
 	return &r, nil
+}
+
+// ReadFile reads a report file (results.json, a JUnit XML file), which may
+// be compressed with gzip: its content, uncompressed.
+func ReadFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading a report file: %w", err)
+	}
+	if !isGzip(data) {
+		return data, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err == nil {
+		data, err = io.ReadAll(zr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, nil
 }
 
 // isGzip reports whether data starts with gzip's magic number.
