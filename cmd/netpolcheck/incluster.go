@@ -90,7 +90,13 @@ func runJobReports(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	job, err := waitForJob(ctx, client, *namespace, *name)
+	return jobReports(ctx, client, *namespace, *name, *out, stdout)
+}
+
+// jobReports waits for the Job to finish, writes the reports of its pod's
+// log into out, and fails when the Job failed or left no reports.
+func jobReports(ctx context.Context, client kubernetes.Interface, namespace, name, out string, stdout io.Writer) error {
+	job, err := waitForJob(ctx, client, namespace, name)
 	if err != nil {
 		return err
 	}
@@ -98,16 +104,17 @@ func runJobReports(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	files, err := incluster.ReadBundle(bytes.NewReader(log), *out)
+	outcome := jobOutcome(job)
+	files, err := incluster.ReadBundle(bytes.NewReader(log), out)
 	if errors.Is(err, incluster.ErrNoBundle) {
-		return fmt.Errorf("job %s/%s %s without reports; the end of its log:\n%s", *namespace, *name, jobOutcome(job), lastLines(log, 30))
+		return fmt.Errorf("job %s/%s %s without reports; the end of its log:\n%s", namespace, name, outcome, lastLines(log, 30))
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "job %s/%s %s; reports in %s: %s\n", *namespace, *name, jobOutcome(job), *out, strings.Join(files, " "))
-	if jobOutcome(job) != "succeeded" {
-		return fmt.Errorf("job %s/%s failed: see the reports", *namespace, *name)
+	fmt.Fprintf(stdout, "job %s/%s %s; reports in %s: %s\n", namespace, name, outcome, out, strings.Join(files, " "))
+	if outcome != "succeeded" {
+		return fmt.Errorf("job %s/%s failed: see the reports", namespace, name)
 	}
 	return nil
 }
