@@ -206,7 +206,7 @@ func (inClusterProvider) Up(context.Context, []ExternalHost) (bool, error) { ret
 func (inClusterProvider) Attach() (Attachment, error) {
 	cfg, err := rest.InClusterConfig()
 	if err != nil {
-		return nil, fmt.Errorf("%s=%s: %w", EnvProvider, ProviderInCluster, err)
+		return nil, fmt.Errorf("running in the cluster (the in-cluster provider, a pod's service account): %w", err)
 	}
 	return kubeExecAttachment{rest: cfg}, nil
 }
