@@ -140,6 +140,16 @@ compare: build
 	$(BIN)/netpolcheck compare --markdown $(COMPARE_OUT)/comparison.md --html $(COMPARE_OUT)/comparison.html \
 		$(foreach cni,$(COMPARE_CNIS),--name $(cni)=$(COMPARE_OUT)/$(cni)/results.json)
 
+# compare-snapshots writes the comparison of the committed snapshots of
+# third-party CNIs (docs/results/<cni>/results.json.gz, the HTML is not
+# committed) to $(SNAPSHOTS_OUT)/comparison.md and comparison.html.
+SNAPSHOTS_OUT ?= reports/out/snapshots
+.PHONY: compare-snapshots
+compare-snapshots: build
+	mkdir -p $(SNAPSHOTS_OUT)
+	$(BIN)/netpolcheck compare --markdown $(SNAPSHOTS_OUT)/comparison.md --html $(SNAPSHOTS_OUT)/comparison.html \
+		$(foreach f,$(wildcard docs/results/*/results.json.gz docs/results/*/results.json),--name $(notdir $(patsubst %/,%,$(dir $(f))))=$(f))
+
 # upstream-e2e brings the local cluster up (with CNI), runs upstream's
 # NetworkPolicy e2e against it (e2e.test from k8s.io/kubernetes/test/e2e at
 # the control plane's release, built once into the cache), writes

@@ -42,6 +42,9 @@ type RunSummary struct {
 	// DurationSeconds is the run's duration, or the sum of its cases'
 	// durations when the run does not record one.
 	DurationSeconds float64
+	// TimeToEnforce summarises the run's times to enforce; nil when none
+	// was recorded.
+	TimeToEnforce *EnforceTimes
 }
 
 // LabelSummary counts, for one label, the outcomes of the cases carrying it.
@@ -160,7 +163,8 @@ func summarizeRuns(runs []*Run, rows []CaseRow) []RunSummary {
 	summaries := make([]RunSummary, len(runs))
 	for i, run := range runs {
 		s := &summaries[i]
-		*s = RunSummary{Name: run.Name, CNI: run.CNI, Provider: run.Provider, KubernetesVersion: run.KubernetesVersion, DurationSeconds: run.DurationSeconds}
+		*s = RunSummary{Name: run.Name, CNI: run.CNI, Provider: run.Provider, KubernetesVersion: run.KubernetesVersion, DurationSeconds: run.DurationSeconds,
+			TimeToEnforce: EnforceTimesOf(run.Cases)}
 		if s.DurationSeconds == 0 {
 			for _, c := range run.Cases {
 				s.DurationSeconds += c.DurationSeconds

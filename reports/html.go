@@ -36,6 +36,7 @@ func (c *Comparison) HTML() (string, error) {
 	tmpl, err := template.New("comparison").Funcs(template.FuncMap{
 		"badge":   outcomeBadge,
 		"seconds": formatSeconds,
+		"enforce": enforcePercentiles,
 		"join":    strings.Join,
 		"filter":  filterFragment,
 		"inc":     func(i int) int { return i + 1 },

@@ -9,8 +9,9 @@ import (
 	"strings"
 )
 
-// Load reads a results.json file or a JUnit XML file, told apart by their
-// first character ('{' or '<') or, failing that, by extension. The run is
+// Load reads a results.json file (gzipped or not) or a JUnit XML file, told
+// apart by their first bytes ('{', gzip's magic number or '<') or, failing
+// that, by extension. The run is
 // named name when it is not empty; otherwise a results file keeps its name
 // (or its CNI's), and a JUnit file is named after the file.
 func Load(path, name string) (*Run, error) {
@@ -48,6 +49,9 @@ func isXML(path string) (bool, error) {
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return false, fmt.Errorf("reading results: %w", err)
+	}
+	if isGzip(head[:n]) {
+		return false, nil // a gzipped results.json
 	}
 	head = bytes.TrimLeft(bytes.TrimPrefix(head[:n], []byte("\xef\xbb\xbf")), " \t\r\n")
 	switch {

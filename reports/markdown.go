@@ -94,13 +94,14 @@ func (w *budgetWriter) omit(n int, what string) {
 func (c *Comparison) markdownHead() string {
 	var b strings.Builder
 	b.WriteString("# NetworkPolicy comparison\n\n")
-	b.WriteString("| run | CNI | provider | passed | failed | divergent | incomplete | skipped | missing | cells not probed | time |\n")
-	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| run | CNI | provider | passed | failed | divergent | incomplete | skipped | missing | cells not probed | time | time to enforce p50 / p90 / p99 |\n")
+	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range c.Runs {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %s |\n", cellText(r.Name), cellText(r.CNI), cellText(r.Provider),
-			r.Passed, r.Failed, r.Divergent, r.Incomplete, r.Skipped, r.Missing, r.NotProbed, formatSeconds(r.DurationSeconds))
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %s | %s |\n", cellText(r.Name), cellText(r.CNI), cellText(r.Provider),
+			r.Passed, r.Failed, r.Divergent, r.Incomplete, r.Skipped, r.Missing, r.NotProbed, formatSeconds(r.DurationSeconds),
+			enforcePercentiles(r.TimeToEnforce))
 	}
-	b.WriteString("\n" + outcomeLegend + "\n")
+	b.WriteString("\n" + outcomeLegend + "\n\n" + enforceNote + "\n")
 
 	if len(c.Labels) > 0 {
 		b.WriteString("\n## By label\n\nPassed of the cases that ran; ⚠️ counts divergences, ❔ incomplete cases.\n\n")

@@ -75,6 +75,15 @@ func TestRealRuns(t *testing.T) {
 	}
 	t.Logf("none profile: %d of %d cases need enforcement and fail", wantFailed, len(none.Cases))
 	checkServiceChecks(t, ref)
+	for _, run := range []*reports.Run{ref, none, kubeRouter} {
+		t.Logf("%s run: time to enforce %s", run.Name, run.TimeToEnforce)
+		if run.TimeToEnforce == nil {
+			t.Errorf("%s run: results.json records no time to enforce", run.Name)
+		}
+	}
+	if ref.TimeToEnforce != nil && ref.TimeToEnforce.NotEnforced != 0 {
+		t.Errorf("reference run: %d cases never agreed, yet every case passed", ref.TimeToEnforce.NotEnforced)
+	}
 	checkAgainstSnapshot(t, kubeRouter, "kube-router")
 
 	comparison := reports.Compare([]*reports.Run{ref, none, kubeRouter})

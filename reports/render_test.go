@@ -57,10 +57,10 @@ func TestMarkdownWithin(t *testing.T) {
 func TestMarkdown(t *testing.T) {
 	md := threeRuns(t).Markdown()
 	for _, want := range []string{
-		"| run | CNI | provider | passed | failed | divergent | incomplete | skipped | missing | cells not probed | time |\n|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
-		"| reference | reference | local | 5 | 0 | 0 | 0 | 0 | 0 | 0 | 1m1s |\n",
-		"| none | none | local | 0 | 2 | 1 | 0 | 1 | 1 | 0 | 6s |\n",
-		"| partial | calico |  | 0 | 1 | 0 | 0 | 0 | 4 | 0 | 0s |\n",
+		"| run | CNI | provider | passed | failed | divergent | incomplete | skipped | missing | cells not probed | time | time to enforce p50 / p90 / p99 |\n|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+		"| reference | reference | local | 5 | 0 | 0 | 0 | 0 | 0 | 0 | 1m1s | - |\n",
+		"| none | none | local | 0 | 2 | 1 | 0 | 1 | 1 | 0 | 6s | - |\n",
+		"| partial | calico |  | 0 | 1 | 0 | 0 | 0 | 4 | 0 | 0s | - |\n",
 		"| label | reference | none | partial |\n|---|:-:|:-:|:-:|\n",
 		"| ImplementationDefined | 1/1 | 0/1 (⚠️ 1) | 0/0 |\n",
 		"| Recipe | 2/2 | 0/2 | 0/1 |\n",

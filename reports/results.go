@@ -4,12 +4,14 @@
 package reports
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/netpolcheck/netpolcheck/matrix"
@@ -44,7 +46,10 @@ type Run struct {
 	KubernetesVersion string    `json:"kubernetesVersion,omitempty"`
 	StartedAt         time.Time `json:"startedAt"`
 	DurationSeconds   float64   `json:"durationSeconds"`
-	Cases             []Case    `json:"cases"`
+	// TimeToEnforce summarises the cases' times to enforce (Write fills it
+	// in); nil when no case recorded one.
+	TimeToEnforce *EnforceTimes `json:"timeToEnforce,omitempty"`
+	Cases         []Case        `json:"cases"`
 }
 
 // Case is one test case: a recipe, a conformance case or a generated case.
@@ -142,6 +147,10 @@ type Step struct {
 	// Convergence summarises, over the step's cells, the time from the start
 	// of probing until each cell agreed with the expectation.
 	Convergence Convergence `json:"convergence"`
+	// EnforcedAfterSeconds is the time from the step's start to the first
+	// round in which every cell agreed (see EnforcedAfter); nil when a cell
+	// never agreed.
+	EnforcedAfterSeconds *float64 `json:"enforcedAfterSeconds,omitempty"`
 	// Mismatches are the first MaxMismatches wrong cells.
 	Mismatches []Mismatch `json:"mismatches,omitempty"`
 	Table      *Snapshot  `json:"table,omitempty"`
@@ -335,9 +344,11 @@ func symbol(allowed bool) byte {
 	return 'X'
 }
 
-// Write writes the run as indented JSON.
+// Write writes the run as indented JSON, with the current schema version
+// and the summary of its times to enforce.
 func (r *Run) Write(path string) error {
 	r.SchemaVersion = SchemaVersion
+	r.TimeToEnforce = EnforceTimesOf(r.Cases)
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding results: %w", err)
@@ -348,14 +359,24 @@ func (r *Run) Write(path string) error {
 	return nil
 }
 
-// ReadRun reads a results.json file.
+// ReadRun reads a results.json file, or one compressed with gzip (as the
+// committed snapshots in docs/results are).
 func ReadRun(path string) (*Run, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading results: %w", err)
 	}
+	if isGzip(data) {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if data, err = io.ReadAll(zr); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	var r Run
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("%s: not a netpolcheck results file: %w", path, err)
@@ -365,3 +386,6 @@ func ReadRun(path string) (*Run, error) {
 	}
 	return &r, nil
 }
+
+// isGzip reports whether data starts with gzip's magic number.
+func isGzip(data []byte) bool { return len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b }

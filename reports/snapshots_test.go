@@ -1,8 +1,6 @@
 package reports_test
 
 import (
-	"compress/gzip"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,43 +35,20 @@ func countRun(run *reports.Run) runCounts {
 	return n
 }
 
-// readSnapshot reads the committed run of cni.
+// readSnapshot reads the committed run of cni: results.json, or
+// results.json.gz when it is large.
 func readSnapshot(t *testing.T, cni string) *reports.Run {
 	t.Helper()
 	dir := filepath.Join(snapshotDir, cni)
 	path := filepath.Join(dir, "results.json")
 	if _, err := os.Stat(path); err != nil {
-		path = gunzip(t, filepath.Join(dir, "results.json.gz"))
+		path += ".gz"
 	}
 	run, err := reports.ReadRun(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return run
-}
-
-// gunzip writes the content of the gzip file at path to a temporary file
-// and returns its path.
-func gunzip(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("no results.json nor %s: %v", path, err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	out := filepath.Join(t.TempDir(), "results.json")
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if err := os.WriteFile(out, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // snapshotTolerance is how many cases a real run's passed, failed and

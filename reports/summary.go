@@ -26,8 +26,10 @@ func Summary(r *Run) string {
 		fmt.Fprintf(&b, " in %s", formatSeconds(r.DurationSeconds))
 	}
 	fmt.Fprintf(&b, "; %d cells not probed.\n", total.notProbed)
+	fmt.Fprintf(&b, "Time to enforce: %s.\n", EnforceTimesOf(r.Cases))
 	b.WriteString("Divergent: a case failed only on cells whose verdict the API leaves to the implementation " +
-		"(such as ipBlock matching pod IPs, or traffic between pods and nodes): this CNI made the other choice.\n" + incompleteNote + "\n")
+		"(such as ipBlock matching pod IPs, or traffic between pods and nodes): this CNI made the other choice.\n" + incompleteNote + "\n" +
+		enforceNote + "\n")
 
 	bySuite := map[string][]Case{}
 	byLabel := map[string][]Case{}

@@ -187,8 +187,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if o.out, err = filepath.Abs(o.out); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	for _, f := range append(reportFiles(), "ginkgo.log", "progress.jsonl") {
-		if err := os.Remove(filepath.Join(o.out, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, f := range append(reportFiles(), "ginkgo.log", "progress.jsonl", "logs") {
+		if err := os.RemoveAll(filepath.Join(o.out, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("clearing %s: %w", o.out, err)
 		}
 	}
@@ -248,6 +248,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	deleted, cleanErr := framework.DeleteRunObjects(context.WithoutCancel(ctx), client, o.cfg.RunID, 2*time.Minute)
 	if len(deleted) > 0 {
 		fmt.Fprintf(stdout, "deleted what the run left behind: %s\n", strings.Join(deleted, ", "))
+	}
+	if n, err := saveClusterLogs(context.WithoutCancel(ctx), client, filepath.Join(o.out, "logs")); err != nil {
+		fmt.Fprintf(stderr, "saving the cluster's pods' logs (%d saved): %v\n", n, err)
 	}
 	summary, repErr := writeRunReports(o)
 	if summary != nil {

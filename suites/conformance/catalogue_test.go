@@ -315,6 +315,14 @@ func upstreamCases() []testCase {
 			}},
 		},
 		{
+			id: "named-port-wrong-protocol-with-peers", title: "a named port declared for another protocol admits nothing from the rule's peers, and still isolates",
+			steps: []step{{
+				name:     "x/a admits x/b on serve-80-tcp over UDP, which no container declares",
+				policies: policies(np("x", "named-port-wrong-protocol", podA, ingress(from(pods(podB)).on(namedPortOf("serve-80-tcp", udp))))),
+				expect:   []framework.Outcome{deny("x/b", "x/a", tcp80), deny("x/b", "x/a", udp80), deny("x/b", "x/a", tcp81), deny("y/a", "x/a", tcp80)},
+			}},
+		},
+		{
 			id: "policy-update", title: "updating an allow-all policy to deny-all closes its namespace",
 			upstream: tcpIt("should enforce updated policy"),
 			steps: []step{{
@@ -670,6 +678,15 @@ func additions() []testCase {
 					ingress(from(ipBlock(cidr("192.0.2.0/24"), cidr("192.0.2.11/32")))))),
 				expect: []framework.Outcome{allow("ext1", "x/a", tcp80), allow("ext1", "x/a", udp81), deny("ext2", "x/a", tcp80),
 					deny("y/a", "x/a", tcp80), allow("ext2", "x/b", tcp80)},
+			}},
+		},
+		{
+			id: "ipblock-peers-except-overlap", title: "one ipBlock peer admits what another peer of the same rule excepts: peers are alternatives",
+			steps: []step{{
+				name: "x/a admits UDP from 192.0.2.0/24, or from 0.0.0.0/0 except 192.0.2.0/24",
+				policies: policies(np("x", "two-blocks", podA,
+					ingress(from(ipBlock(cidr("192.0.2.0/24")), ipBlock(cidr("0.0.0.0/0"), cidr("192.0.2.0/24"))).on(protocolOnly(udp))))),
+				expect: []framework.Outcome{allow("ext1", "x/a", udp80), allow("ext2", "x/a", udp81), deny("ext1", "x/a", tcp80)},
 			}},
 		},
 		{

@@ -233,9 +233,11 @@ func (r *run) step(ctx context.Context, step *Step) {
 	tr, sources := r.env.attachment.ProbeTransport(r.env.Client, uids)
 	runner := &matrix.Runner{Transport: tr, Sources: sources, ProbeTimeout: r.env.ProbeTimeout,
 		Convergence: r.env.Convergence, ICMP: true}
+	probing := time.Now()
 	rep, err := runner.Run(ctx, probed, endpoints)
 	Expect(err).NotTo(HaveOccurred(), "probing")
 	rec := reports.StepOf(step.Name, rep, engine, reports.Coverage{Expected: expected, Subject: subject})
+	rec.EnforcedAfterSeconds = reports.EnforcedAfter(rec, probing.Sub(started))
 	r.rec.Steps = append(r.rec.Steps, rec)
 	GinkgoWriter.Printf("step %q: %d cells, %d not probed (%d of %d subject cells), %d rounds, %d transport retries, probing %s, step %s\n", step.Name,
 		rec.Cells, rec.NotProbed, rec.SubjectNotProbed, rec.Subject, rep.Rounds, rep.TransportRetries, rep.Duration.Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
