@@ -50,6 +50,8 @@ func Permissions() []Permission {
 			Why: "the probe pods (relabelled by update steps) and the DNS-like pods in kube-system"},
 		{Resource: "pods", Subresource: "exec", Verbs: []string{"create"},
 			Why: "every probe: kube exec into the source pod's probe container"},
+		{Resource: "pods", Subresource: "log", Verbs: []string{"get"},
+			Why: "the logs of the cluster's own pods (CNI agents, DNS), kept in OUT/logs"},
 		{Resource: "services", Verbs: []string{"get", "create"},
 			Why: "the Services the recipes probe through"},
 		{Resource: "nodes", Verbs: []string{"list"},
