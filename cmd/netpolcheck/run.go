@@ -177,6 +177,43 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if o.doneFile != "" {
+		// A done file of an earlier run must not stand for this one.
+		if err := os.Remove(o.doneFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("--done-file: %w", err)
+		}
+	}
+	err = runSuites(ctx, o, stdout, stderr)
+	if _, statErr := os.Stat(o.doneFile); err != nil && o.doneFile != "" && errors.Is(statErr, os.ErrNotExist) {
+		err = errors.Join(err, doneWithError(o, err))
+	}
+	return err
+}
+
+// doneWithError is the done file of a run that stopped before its reports
+// (a missing permission, no compiled suites): it names error.txt in --out,
+// which holds the error, so that Sonobuoy collects that instead of waiting
+// for its timeout.
+func doneWithError(o runOptions, runErr error) error {
+	out, err := filepath.Abs(o.out)
+	if err != nil {
+		return fmt.Errorf("writing the done file: %w", err)
+	}
+	path := filepath.Join(out, "error.txt")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("writing the done file: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(runErr.Error()+"\n"), 0o644); err != nil {
+		return fmt.Errorf("writing the done file: %w", err)
+	}
+	if err := os.WriteFile(o.doneFile, []byte(path), 0o644); err != nil {
+		return fmt.Errorf("writing the done file: %w", err)
+	}
+	return nil
+}
+
+// runSuites is netpolcheck run once its flags are parsed.
+func runSuites(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	suitesDir, err := findSuites(ctx, o.suitesDir, stderr)
 	if err != nil {
 		return err

@@ -259,3 +259,25 @@ func TestHandOver(t *testing.T) {
 		t.Errorf("the done file says %q", got)
 	}
 }
+
+// A run that stops before its reports (here: --in-cluster outside a pod)
+// still writes the done file, naming the error, and replaces an earlier
+// run's.
+func TestDoneFileOfARunThatStopsEarly(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	out, done := t.TempDir(), filepath.Join(t.TempDir(), "done")
+	if err := os.WriteFile(done, []byte("/old/junit.xml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runRun(t.Context(), []string{"--in-cluster", "--suites-dir", t.TempDir(), "--out", out, "--done-file", done}, io.Discard, io.Discard)
+	if err == nil {
+		t.Fatal("a run without a cluster succeeded")
+	}
+	named, _ := os.ReadFile(done)
+	if string(named) != filepath.Join(out, "error.txt") {
+		t.Fatalf("the done file names %q, want error.txt in --out", named)
+	}
+	if text, _ := os.ReadFile(string(named)); !strings.Contains(string(text), "in-cluster") {
+		t.Errorf("error.txt holds %q", text)
+	}
+}
