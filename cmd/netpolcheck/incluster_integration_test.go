@@ -42,7 +42,7 @@ func TestInClusterJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range compiled.Suites() {
-		build := exec.Command("go", "test", "-c", "-o", filepath.Join(bin, compiled.Binary(s)), "github.com/netpolcheck/netpolcheck/suites/"+s)
+		build := exec.Command("go", "test", "-c", "-o", filepath.Join(compiled.DirNextTo(bin), compiled.Binary(s)), "github.com/netpolcheck/netpolcheck/suites/"+s)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("compiling the %s suite: %v\n%s", s, err, out)
