@@ -238,3 +238,159 @@ func TestIgnored(t *testing.T) {
 		}
 	}
 }
+
+// action is the part of action.yml the tests read.
+type action struct {
+	Inputs  map[string]struct{ Default string } `yaml:"inputs"`
+	Outputs map[string]struct{ Value string }   `yaml:"outputs"`
+	Runs    struct {
+		Using string       `yaml:"using"`
+		Steps []actionStep `yaml:"steps"`
+	} `yaml:"runs"`
+}
+
+type actionStep struct {
+	ID    string            `yaml:"id"`
+	Name  string            `yaml:"name"`
+	Uses  string            `yaml:"uses"`
+	If    string            `yaml:"if"`
+	Shell string            `yaml:"shell"`
+	Run   string            `yaml:"run"`
+	Env   map[string]string `yaml:"env"`
+	With  map[string]string `yaml:"with"`
+}
+
+func readAction(t *testing.T) (action, string) {
+	t.Helper()
+	text := read(t, "action.yml")
+	var a action
+	if err := yaml.Unmarshal([]byte(text), &a); err != nil {
+		t.Fatalf("action.yml: %v", err)
+	}
+	return a, text
+}
+
+// expression matches a ${{ ... }} expression of a workflow or action.
+var expression = regexp.MustCompile(`\$\{\{[^}]*\}\}`)
+
+// The action's shell steps are bash scripts shellcheck accepts (when it is
+// on PATH, as actionlint runs it on workflows' steps: expressions replaced
+// by a placeholder word), and they read inputs only through env:, never
+// by expanding an expression in the script.
+func TestActionShellSteps(t *testing.T) {
+	a, _ := readAction(t)
+	if a.Runs.Using != "composite" {
+		t.Fatalf("runs.using %q, want composite", a.Runs.Using)
+	}
+	shellcheck, _ := exec.LookPath("shellcheck")
+	if shellcheck == "" {
+		t.Log("shellcheck is not on PATH: the scripts are not checked by it")
+	}
+	for i, s := range a.Runs.Steps {
+		if s.Run == "" {
+			continue
+		}
+		if s.Shell != "bash" {
+			t.Errorf("step %d (%s): shell %q; a composite step needs one, bash here", i, s.Name, s.Shell)
+		}
+		if expression.MatchString(s.Run) {
+			t.Errorf("step %d (%s): an expression in the script (pass it through env:): %s", i, s.Name, expression.FindString(s.Run))
+		}
+		if shellcheck == "" {
+			continue
+		}
+		script := filepath.Join(t.TempDir(), "step.sh")
+		// As a runner runs it: bash -e {0}.
+		if err := os.WriteFile(script, []byte("#!/bin/bash\nset -e\n"+expression.ReplaceAllString(s.Run, "placeholder")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(shellcheck, "--norc", "--shell=bash", script).CombinedOutput(); err != nil {
+			t.Errorf("shellcheck of step %d (%s): %v\n%s", i, s.Name, err, out)
+		}
+	}
+}
+
+// Every input the action declares is used, every input and step output it
+// reads is declared (an `inputs.x` typo would be an empty string on
+// GitHub), and the steps it names exist.
+func TestActionInputsUsedConsistently(t *testing.T) {
+	a, text := readAction(t)
+	refs := regexp.MustCompile(`\binputs\.([A-Za-z0-9_-]+)`)
+	used := map[string]bool{}
+	for _, m := range refs.FindAllStringSubmatch(text, -1) {
+		used[m[1]] = true
+		if _, ok := a.Inputs[m[1]]; !ok {
+			t.Errorf("action.yml reads the undeclared input %q", m[1])
+		}
+	}
+	for name := range a.Inputs {
+		if !used[name] {
+			t.Errorf("the input %q is declared but never used", name)
+		}
+	}
+	ids := map[string]actionStep{}
+	for _, s := range a.Runs.Steps {
+		if s.ID != "" {
+			ids[s.ID] = s
+		}
+	}
+	for _, m := range regexp.MustCompile(`\bsteps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)`).FindAllStringSubmatch(text, -1) {
+		step, ok := ids[m[1]]
+		if !ok {
+			t.Errorf("action.yml reads outputs of the unknown step %q", m[1])
+			continue
+		}
+		if !strings.Contains(step.Run, `echo "`+m[2]+`=`) {
+			t.Errorf("step %s never writes the output %q to $GITHUB_OUTPUT", m[1], m[2])
+		}
+	}
+}
+
+// The CNI matrix runs this repository's action, and actionlint checks what
+// it passes against action.yml's inputs.
+func TestMatrixUsesTheAction(t *testing.T) {
+	var wf struct {
+		Jobs map[string]struct {
+			Steps []actionStep `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal([]byte(read(t, ".github/workflows/cni-matrix.yml")), &wf); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := readAction(t)
+	found := false
+	for _, s := range wf.Jobs["suites"].Steps {
+		if s.Uses != "./" {
+			continue
+		}
+		found = true
+		for name := range s.With {
+			if _, ok := a.Inputs[name]; !ok {
+				t.Errorf("the matrix passes the unknown input %q", name)
+			}
+		}
+	}
+	if !found {
+		t.Error("the suites job does not run the action (uses: ./)")
+	}
+	// A copy of the repository's action beside a workflow that passes an
+	// input it lacks.
+	project := t.TempDir()
+	for _, dir := range []string{".git", filepath.Join(".github", "workflows")} {
+		if err := os.MkdirAll(filepath.Join(project, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(project, "action.yml"), []byte(read(t, "action.yml")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(project, ".github", "workflows", "broken.yml")
+	workflow := "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: actions/checkout@v6\n      - uses: ./\n        with:\n          no-such-input: x\n"
+	if err := os.WriteFile(broken, []byte(workflow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errs := lint(t, []string{broken})
+	if len(errs) != 1 || !strings.Contains(errs[0].Message, "no-such-input") {
+		t.Errorf("actionlint on an input action.yml does not declare: %v, want one error naming it", errs)
+	}
+}

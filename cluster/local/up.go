@@ -334,6 +334,10 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	for name, path := range opts.cniBinaries {
 		agentArgs = append(agentArgs, "--image-binary", name+"="+path)
 	}
+	// The project's image has the compiled suites when make build made them.
+	if suites := filepath.Join(c.BinDir, "suites"); dirExists(suites) {
+		agentArgs = append(agentArgs, "--image-binary", nodeagent.BinarySuites+"="+suites)
+	}
 	// The busybox image is Debian's busybox, when the machine has it.
 	if _, err := os.Stat(debianBusybox); err == nil {
 		agentArgs = append(agentArgs, "--image-binary", nodeagent.BinaryBusybox+"="+debianBusybox)
@@ -483,4 +487,10 @@ func (c *Cluster) waitEnforcersSynced(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// dirExists reports whether path is a directory.
+func dirExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }

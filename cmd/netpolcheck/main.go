@@ -31,6 +31,8 @@ func commands() map[string]command {
 		"probe":        {"probe the running pods of some namespaces now and compare with the policies in force", runProbe},
 		"run":          {"run the suites against the local cluster, a kind cluster or any kubeconfig's, with reports", runRun},
 		"report":       {"turn a run's JUnit report into results.json and a Markdown summary", runReport},
+		"manifest":     {"manifest job|sonobuoy: the YAML that runs the suites inside a cluster (a Job with its least RBAC, a Sonobuoy plugin)", runManifest},
+		"job-reports":  {"wait for the Job of manifest job to finish and write the reports from its log", runJobReports},
 		"local":        {"local up|down: a Kubernetes cluster of network namespaces on this machine (root, no Docker)", runLocal},
 		"kind":         {"kind up|down|logs: a kind cluster (needs Docker) with the CNI of your choice", runKind},
 		"ginkgo":       {"", runGinkgo}, // run's driver of the compiled suites, not listed

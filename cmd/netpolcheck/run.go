@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/netpolcheck/netpolcheck/cluster/access"
+	"github.com/netpolcheck/netpolcheck/cluster/incluster"
 	"github.com/netpolcheck/netpolcheck/cluster/kind"
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
@@ -35,6 +37,9 @@ import (
 type runOptions struct {
 	cfg            framework.Config
 	local          bool
+	inCluster      bool
+	logReports     bool
+	doneFile       string
 	localUp        local.Options
 	kindName       string
 	kindState      string
@@ -59,6 +64,9 @@ func parseRunFlags(args []string, stderr io.Writer) (runOptions, error) {
 	fs.StringVar(&o.cfg.Kubeconfig, "kubeconfig", "", "the cluster's kubeconfig (default: $KUBECONFIG, else ~/.kube/config)")
 	fs.StringVar(&o.cfg.Context, "context", "", "the kubeconfig context (default: its current context)")
 	fs.BoolVar(&o.local, "local", false, "bring the local cluster up (root), run against it, take it down")
+	fs.BoolVar(&o.inCluster, "in-cluster", false, "run against the cluster this runs in, as a pod, with its service account")
+	fs.BoolVar(&o.logReports, "log-reports", false, "print the reports to stdout at the end, bundled, for netpolcheck job-reports")
+	fs.StringVar(&o.doneFile, "done-file", "", "write the path of junit.xml into this file once the reports are written (Sonobuoy's done file)")
 	fs.IntVar(&o.localUp.Nodes, "nodes", 2, "with --local: the local cluster's nodes")
 	profile := fs.String("enforcer-profile", "correct", "with --local --cni reference: the reference enforcer's profile, correct or delay")
 	delay := fs.Duration("enforcer-delay", 0, "with --enforcer-profile=delay: delay before programming")
@@ -85,7 +93,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runOptions, error) {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var clusters []string
-	for _, name := range []string{"kubeconfig", "local", "kind"} {
+	for _, name := range []string{"kubeconfig", "local", "kind", "in-cluster"} {
 		if given[name] {
 			clusters = append(clusters, "--"+name)
 		}
@@ -94,7 +102,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runOptions, error) {
 		clusters = append(clusters, "--context")
 	}
 	if len(clusters) > 1 && !(len(clusters) == 2 && given["kubeconfig"] && given["context"]) {
-		return o, usageError{fmt.Errorf("%s: give one cluster (--kubeconfig/--context, --local or --kind)", strings.Join(clusters, " and "))}
+		return o, usageError{fmt.Errorf("%s: give one cluster (--kubeconfig/--context, --local, --kind or --in-cluster)", strings.Join(clusters, " and "))}
 	}
 	for _, s := range strings.Split(*suites, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -138,6 +146,8 @@ func parseRunFlags(args []string, stderr io.Writer) (runOptions, error) {
 		}
 	case o.kindName != "":
 		o.cfg.Provider = framework.ProviderKind
+	case o.inCluster:
+		o.cfg.Provider = framework.ProviderInCluster
 	default:
 		o.cfg.Provider = framework.ProviderExisting
 		if o.cfg.Kubeconfig == "" {
@@ -167,6 +177,43 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if o.doneFile != "" {
+		// A done file of an earlier run must not stand for this one.
+		if err := os.Remove(o.doneFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("--done-file: %w", err)
+		}
+	}
+	err = runSuites(ctx, o, stdout, stderr)
+	if _, statErr := os.Stat(o.doneFile); err != nil && o.doneFile != "" && errors.Is(statErr, os.ErrNotExist) {
+		err = errors.Join(err, doneWithError(o, err))
+	}
+	return err
+}
+
+// doneWithError is the done file of a run that stopped before its reports
+// (a missing permission, no compiled suites): it names error.txt in --out,
+// which holds the error, so that Sonobuoy collects that instead of waiting
+// for its timeout.
+func doneWithError(o runOptions, runErr error) error {
+	out, err := filepath.Abs(o.out)
+	if err != nil {
+		return fmt.Errorf("writing the done file: %w", err)
+	}
+	path := filepath.Join(out, "error.txt")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("writing the done file: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(runErr.Error()+"\n"), 0o644); err != nil {
+		return fmt.Errorf("writing the done file: %w", err)
+	}
+	if err := os.WriteFile(o.doneFile, []byte(path), 0o644); err != nil {
+		return fmt.Errorf("writing the done file: %w", err)
+	}
+	return nil
+}
+
+// runSuites is netpolcheck run once its flags are parsed.
+func runSuites(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 	suitesDir, err := findSuites(ctx, o.suitesDir, stderr)
 	if err != nil {
 		return err
@@ -177,7 +224,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if o.out, err = filepath.Abs(o.out); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	for _, f := range []string{"junit.xml", "results.json", "summary.md", "report.html", "ginkgo.log", "progress.jsonl", "logs"} {
+	for _, f := range append(reportFiles(), "ginkgo.log", "progress.jsonl", "logs") {
 		if err := os.RemoveAll(filepath.Join(o.out, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("clearing %s: %w", o.out, err)
 		}
@@ -220,6 +267,13 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("kube client: %w", err)
 	}
+	if !o.local {
+		// The permissions first: a missing one fails now, by name, not as
+		// cases timing out.
+		if err := access.Check(ctx, client); err != nil {
+			return err
+		}
+	}
 	r := suiteRun{opts: o, suitesDir: suitesDir}
 	total, err := r.count(ctx)
 	if err != nil {
@@ -239,6 +293,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if summary != nil {
 		printRunSummary(stdout, summary, o.out)
 	}
+	repErr = errors.Join(repErr, handOver(o, stdout))
 	switch {
 	case ctx.Err() != nil:
 		return errors.Join(errors.New("interrupted: the reports hold what ran"), cleanErr, repErr)
@@ -246,6 +301,27 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return errors.Join(repErr, cleanErr, runErr)
 	}
 	return runStatus(summary, runErr)
+}
+
+// reportFiles are the reports a run writes to --out.
+func reportFiles() []string {
+	return []string{"junit.xml", "results.json", "summary.md", "report.html"}
+}
+
+// handOver hands the reports on where the run was asked to: bundled on
+// stdout (--log-reports, for a Job's log) and named in a done file
+// (--done-file, for Sonobuoy).
+func handOver(o runOptions, stdout io.Writer) error {
+	var errs []error
+	if o.logReports {
+		errs = append(errs, incluster.WriteBundle(stdout, o.out, reportFiles()))
+	}
+	if o.doneFile != "" {
+		if err := os.WriteFile(o.doneFile, []byte(filepath.Join(o.out, "junit.xml")), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("writing the done file: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // runStatus is the run's result: a failure when a case failed or diverged,
@@ -269,10 +345,9 @@ func findSuites(ctx context.Context, dir string, progress io.Writer) (string, er
 	if err != nil {
 		return "", fmt.Errorf("locating this executable: %w", err)
 	}
-	cache, err := controlplane.CacheRoot("")
-	if err != nil {
-		return "", err
-	}
+	// Without a cache directory (no HOME, as in some pods) the suites next
+	// to the executable are still found.
+	cache, _ := controlplane.CacheRoot("")
 	l := compiled.Locator{ExeDir: filepath.Dir(exe), CacheRoot: cache, Progress: progress}
 	if info, ok := debug.ReadBuildInfo(); ok {
 		l.ModulePath, l.Version = info.Main.Path, info.Main.Version
@@ -530,8 +605,9 @@ func printRunSummary(w io.Writer, s *reports.RunSummary, out string) {
 	total := s.Passed + s.Failed + s.Divergent + s.Incomplete + s.Skipped
 	fmt.Fprintf(w, "%d cases: %d passed, %d failed, %d divergent, %d incomplete, %d skipped; %d cells not probed\n",
 		total, s.Passed, s.Failed, s.Divergent, s.Incomplete, s.Skipped, s.NotProbed)
-	fmt.Fprintf(w, "reports: %s\n", strings.Join([]string{
-		filepath.Join(out, "junit.xml"), filepath.Join(out, "results.json"),
-		filepath.Join(out, "summary.md"), filepath.Join(out, "report.html"),
-	}, " "))
+	var paths []string
+	for _, f := range reportFiles() {
+		paths = append(paths, filepath.Join(out, f))
+	}
+	fmt.Fprintf(w, "reports: %s\n", strings.Join(paths, " "))
 }

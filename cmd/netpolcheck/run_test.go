@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpolcheck/netpolcheck/cluster/incluster"
 	"github.com/netpolcheck/netpolcheck/reports"
 	"github.com/netpolcheck/netpolcheck/suites/framework"
 	"github.com/netpolcheck/netpolcheck/suites/progress"
@@ -93,6 +94,12 @@ func TestRunFlags(t *testing.T) {
 				t.Errorf("got %+v", o)
 			}
 		}},
+		{name: "in the cluster", args: []string{"--in-cluster", "--log-reports", "--done-file", "/r/done"}, check: func(t *testing.T, o runOptions) {
+			if o.cfg.Provider != framework.ProviderInCluster || o.cfg.Kubeconfig != "" || !o.logReports || o.doneFile != "/r/done" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{name: "in the cluster and a kubeconfig", args: []string{"--in-cluster", "--kubeconfig", "/k"}, wantErr: "--kubeconfig and --in-cluster: give one cluster"},
 		{name: "two clusters", args: []string{"--local", "--kind", "k"}, wantErr: "--local and --kind: give one cluster"},
 		{name: "kubeconfig and local", args: []string{"--kubeconfig", "/k", "--local"}, wantErr: "give one cluster"},
 		{name: "unknown suite", args: []string{"--suites", "recipes,e2e"}, wantErr: `unknown suite "e2e"`},
@@ -229,4 +236,48 @@ func TestRunReportsAndExitStatus(t *testing.T) {
 
 func junitOf(cases string) string {
 	return `<?xml version="1.0" encoding="UTF-8"?><testsuites><testsuite name="netpolcheck recipes">` + cases + `</testsuite></testsuites>`
+}
+
+// The reports are handed over as asked: bundled on stdout for a Job's log,
+// and junit.xml named in Sonobuoy's done file.
+func TestHandOver(t *testing.T) {
+	out := t.TempDir()
+	if err := os.WriteFile(filepath.Join(out, "junit.xml"), []byte("<testsuites/>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := filepath.Join(t.TempDir(), "done")
+	var stdout bytes.Buffer
+	if err := handOver(runOptions{out: out, logReports: true, doneFile: done}, &stdout); err != nil {
+		t.Fatal(err)
+	}
+	back := t.TempDir()
+	files, err := incluster.ReadBundle(&stdout, back)
+	if err != nil || len(files) != 1 || files[0] != "junit.xml" {
+		t.Errorf("the bundle on stdout holds %v, %v; want junit.xml", files, err)
+	}
+	if got, _ := os.ReadFile(done); string(got) != filepath.Join(out, "junit.xml") {
+		t.Errorf("the done file says %q", got)
+	}
+}
+
+// A run that stops before its reports (here: --in-cluster outside a pod)
+// still writes the done file, naming the error, and replaces an earlier
+// run's.
+func TestDoneFileOfARunThatStopsEarly(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	out, done := t.TempDir(), filepath.Join(t.TempDir(), "done")
+	if err := os.WriteFile(done, []byte("/old/junit.xml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runRun(t.Context(), []string{"--in-cluster", "--suites-dir", t.TempDir(), "--out", out, "--done-file", done}, io.Discard, io.Discard)
+	if err == nil {
+		t.Fatal("a run without a cluster succeeded")
+	}
+	named, _ := os.ReadFile(done)
+	if string(named) != filepath.Join(out, "error.txt") {
+		t.Fatalf("the done file names %q, want error.txt in --out", named)
+	}
+	if text, _ := os.ReadFile(string(named)); !strings.Contains(string(text), "in-cluster") {
+		t.Errorf("error.txt holds %q", text)
+	}
 }

@@ -68,6 +68,9 @@ func (l Locator) Find(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("no compiled suites (%s) next to %s, and this build (%s %s) is no released module version to build them from: run `make build` in the checkout (it writes them to bin/), or give --suites-dir",
 			strings.Join(binaries(), ", "), l.ExeDir, l.ModulePath, l.Version)
 	}
+	if l.CacheRoot == "" {
+		return "", fmt.Errorf("no compiled suites next to %s, and no cache directory to build them into: set %s or give --suites-dir", l.ExeDir, "NETPOLCHECK_CACHE")
+	}
 	dir := filepath.Join(l.CacheRoot, "suites-"+l.Version)
 	if complete(dir) {
 		return dir, nil

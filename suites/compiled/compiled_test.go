@@ -120,3 +120,18 @@ func TestFind(t *testing.T) {
 		})
 	}
 }
+
+// Without a cache directory (a pod without HOME) the suites next to the
+// executable are found, and a released version says what is missing
+// instead of building into a relative directory.
+func TestFindWithoutCache(t *testing.T) {
+	root := t.TempDir()
+	l := Locator{ExeDir: filepath.Join(root, "bin"), ModulePath: "github.com/netpolcheck/netpolcheck", Version: "v1.2.3", GoTool: "/nonexistent/go"}
+	if _, err := l.Find(t.Context()); err == nil || !strings.Contains(err.Error(), "no cache directory") {
+		t.Errorf("Find without suites or cache: %v, want an error about the cache directory", err)
+	}
+	writeSuites(t, DirNextTo(l.ExeDir))
+	if got, err := l.Find(t.Context()); err != nil || got != DirNextTo(l.ExeDir) {
+		t.Errorf("Find = %q, %v; want the suites next to the executable", got, err)
+	}
+}

@@ -21,12 +21,15 @@ const (
 	ProviderLocal    = "local"
 	ProviderKind     = "kind"
 	ProviderExisting = "existing"
+	// ProviderInCluster is the cluster the suites run inside (a Job's pod):
+	// client-go's in-cluster configuration, its service account's token.
+	ProviderInCluster = "in-cluster"
 )
 
 // Environment variables that configure the suites (ginkgo passes them to
 // every parallel process).
 const (
-	EnvProvider     = "NETPOLCHECK_PROVIDER"      // local (default), kind, existing
+	EnvProvider     = "NETPOLCHECK_PROVIDER"      // local (default), kind, existing, in-cluster
 	EnvKubeconfig   = "NETPOLCHECK_KUBECONFIG"    // existing/kind: the kubeconfig (default $KUBECONFIG)
 	EnvContext      = "NETPOLCHECK_CONTEXT"       // existing/kind: the kubeconfig context (default its current one)
 	EnvLocalName    = "NETPOLCHECK_LOCAL_NAME"    // local: cluster name (default "local")

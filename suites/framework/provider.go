@@ -55,9 +55,10 @@ type providerKind struct {
 func providers() map[string]providerKind {
 	attach := providerKind{defaults: needKubeconfig, make: func(cfg Config) Provider { return kubeconfigProvider{cfg: cfg} }}
 	return map[string]providerKind{
-		ProviderLocal:    {defaults: localDefaults, make: func(cfg Config) Provider { return &localProvider{cfg: cfg} }},
-		ProviderKind:     attach,
-		ProviderExisting: attach,
+		ProviderLocal:     {defaults: localDefaults, make: func(cfg Config) Provider { return &localProvider{cfg: cfg} }},
+		ProviderKind:      attach,
+		ProviderExisting:  attach,
+		ProviderInCluster: {defaults: func(*Config) error { return nil }, make: func(Config) Provider { return inClusterProvider{} }},
 	}
 }
 
@@ -194,6 +195,23 @@ func (p kubeconfigProvider) Attach() (Attachment, error) {
 }
 
 func (kubeconfigProvider) Down(context.Context) error { return nil }
+
+// inClusterProvider is the cluster this process runs in, as a pod: its
+// service account's credentials (rest.InClusterConfig), no external hosts,
+// probes through kube exec as on any other cluster.
+type inClusterProvider struct{}
+
+func (inClusterProvider) Up(context.Context, []ExternalHost) (bool, error) { return false, nil }
+
+func (inClusterProvider) Attach() (Attachment, error) {
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("running in the cluster (the in-cluster provider, a pod's service account): %w", err)
+	}
+	return kubeExecAttachment{rest: cfg}, nil
+}
+
+func (inClusterProvider) Down(context.Context) error { return nil }
 
 type kubeExecAttachment struct{ rest *rest.Config }
 

@@ -47,7 +47,7 @@ func TestProviderSelection(t *testing.T) {
 		{name: "local named", env: map[string]string{EnvProvider: "local", EnvLocalName: "other"}, wantState: "/run/netpolcheck/other", wantCNI: "reference"},
 		{name: "existing needs a kubeconfig", env: map[string]string{EnvProvider: "existing"}, wantErr: "needs a kubeconfig"},
 		{name: "kind needs a kubeconfig", env: map[string]string{EnvProvider: "kind"}, wantErr: "needs a kubeconfig"},
-		{name: "unknown provider", env: map[string]string{EnvProvider: "gke"}, wantErr: `"gke": want existing, kind, local`},
+		{name: "unknown provider", env: map[string]string{EnvProvider: "gke"}, wantErr: `"gke": want existing, in-cluster, kind, local`},
 		{name: "existing, current context", env: map[string]string{EnvProvider: "existing", EnvKubeconfig: kubeconfig},
 			wantCNI: "unknown", wantHost: "https://a.invalid:6443"},
 		{name: "existing, KUBECONFIG", env: map[string]string{EnvProvider: "existing", "KUBECONFIG": kubeconfig},
@@ -183,5 +183,27 @@ func TestProcessSuffixesOfARun(t *testing.T) {
 				t.Errorf("suffix %s makes names longer than a namespace's 63 characters", suffix)
 			}
 		}
+	}
+}
+
+// The in-cluster provider attaches with the pod's service account; outside
+// a pod it says so.
+func TestInClusterProviderOutsideAPod(t *testing.T) {
+	clearEnv(t)
+	t.Setenv(EnvProvider, ProviderInCluster)
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProvider(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if started, err := p.Up(t.Context(), nil); err != nil || started {
+		t.Fatalf("Up: started %v, %v; want nothing to do", started, err)
+	}
+	if _, err := p.Attach(); err == nil || !strings.Contains(err.Error(), "in-cluster") {
+		t.Errorf("Attach outside a pod: %v, want an error naming the in-cluster provider", err)
 	}
 }

@@ -16,9 +16,11 @@ const (
 	BinaryCNI      = "netpolcheck-cni"
 	BinaryRoutes   = "netpolcheck-routes"
 	BinaryEnforcer = "netpolcheck-enforcer"
-	BinaryAgnhost  = "agnhost"
-	BinaryCoreDNS  = "coredns"
-	BinaryBusybox  = "busybox"
+	// BinarySuites is the directory of the compiled suites (bin/suites).
+	BinarySuites  = "netpolcheck-suites"
+	BinaryAgnhost = "agnhost"
+	BinaryCoreDNS = "coredns"
+	BinaryBusybox = "busybox"
 	// BinaryKubeRouter is kube-router, built from its module at the local
 	// cluster's pin.
 	BinaryKubeRouter = "kube-router"
@@ -35,6 +37,9 @@ type image struct {
 	// ghcr.io/netpolcheck/netpolcheck:dev and a kind-loaded netpolcheck:dev).
 	repositories []string
 	files        map[string]string
+	// optional are files (path -> name) the image has when the node was
+	// given them, and lacks otherwise.
+	optional map[string]string
 	// applets names, in Config.Binaries, a multi-call binary whose applets
 	// the image has in /bin (see applets.go).
 	applets    string
@@ -53,7 +58,10 @@ func images() []image {
 				"/" + BinaryProbe: BinaryProbe, "/" + BinaryCLI: BinaryCLI, "/" + BinaryCNI: BinaryCNI,
 				"/" + BinaryRoutes: BinaryRoutes, "/" + BinaryEnforcer: BinaryEnforcer,
 			},
-			cmd: []string{"bash"},
+			// The compiled suites next to /netpolcheck, as in the image,
+			// for netpolcheck run --in-cluster.
+			optional: map[string]string{"/suites": BinarySuites},
+			cmd:      []string{"bash"},
 		},
 		{
 			// registry.k8s.io/e2e-test-images/agnhost, built at the control
@@ -122,6 +130,11 @@ func resolveImage(ref string, binaries map[string]string) (resolvedImage, error)
 				return resolvedImage{}, err
 			}
 			r.files = append(r.files, imageFile{path: p, binary: bin})
+		}
+		for p, name := range im.optional {
+			if bin, ok := binaries[name]; ok {
+				r.files = append(r.files, imageFile{path: p, binary: bin})
+			}
 		}
 		if im.applets != "" {
 			bin, err := imageBinary(ref, im.applets, binaries)

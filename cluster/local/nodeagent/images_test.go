@@ -57,6 +57,11 @@ func TestResolveImage(t *testing.T) {
 			t.Errorf("resolveImage(%q) = %v, %v; want %v", tt.ref, got.files, err, tt.wantFiles)
 		}
 	}
+	binaries[BinarySuites] = "/bin/suites"
+	withSuites, err := resolveImage("ghcr.io/netpolcheck/netpolcheck:dev", binaries)
+	if want := (imageFile{"/suites", "/bin/suites"}); err != nil || !slices.Contains(withSuites.files, want) || len(withSuites.files) != 6 {
+		t.Errorf("the project's image on a node given the compiled suites: %v, %v; want them at /suites too", withSuites.files, err)
+	}
 	if _, err := resolveImage("registry.k8s.io/e2e-test-images/agnhost:2.53", map[string]string{}); !errors.Is(err, errImageNotMapped) {
 		t.Errorf("agnhost without its binary: error = %v, want errImageNotMapped", err)
 	}
