@@ -3,7 +3,6 @@ package local
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -161,16 +160,16 @@ func lookupCNI(name string, enforcerArgs []string) (cniChoice, error) {
 
 // installCNI applies the objects of the choice's installers to the
 // cluster and waits until their DaemonSets and Deployments are ready.
-func installCNI(ctx context.Context, config *rest.Config, choice cniChoice, progress io.Writer) error {
+func installCNI(ctx context.Context, config *rest.Config, choice cniChoice, opts Options) error {
 	if choice.installers == nil {
 		return nil
 	}
-	installers, err := choice.installers(cni.Options{PodCIDR: topology.PodRange})
+	installers, err := choice.installers(cni.Options{PodCIDR: topology.PodRange, FlannelBackend: opts.FlannelBackend})
 	if err != nil {
 		return err
 	}
 	for _, inst := range installers {
-		if err := cni.Install(ctx, config, inst, cniInstallTimeout, progress); err != nil {
+		if err := cni.Install(ctx, config, inst, cniInstallTimeout, opts.Progress); err != nil {
 			return err
 		}
 	}

@@ -100,3 +100,19 @@ func TestFlannelChoicesInstall(t *testing.T) {
 		t.Errorf("%s sorts before %s", cni.KubeRouterFirewallConflist, cni.FlannelConflist)
 	}
 }
+
+func TestFlannelBackendGoesWithFlannel(t *testing.T) {
+	for _, tc := range []struct{ cni, backend, wantErr string }{
+		{CNIReference, "", ""},
+		{CNIFlannel, "", ""},
+		{CNIFlannel, cni.FlannelHostGW, ""},
+		{CNIFlannelKubeRouter, cni.FlannelVXLAN, ""},
+		{CNIKubeRouter, cni.FlannelHostGW, "goes with CNI flannel or flannel-kube-router, not kube-router"},
+		{CNIFlannel, "udp", `Flannel backend "udp": want vxlan or host-gw`},
+	} {
+		err := checkFlannelBackend(tc.cni, tc.backend)
+		if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s with backend %q: error %v, want %q", tc.cni, tc.backend, err, tc.wantErr)
+		}
+	}
+}

@@ -31,6 +31,20 @@ func flannelInstaller(opts cni.Options) (cni.Installer, error) {
 	return cni.New("flannel", opts)
 }
 
+// checkFlannelBackend checks that a Flannel backend goes with a Flannel
+// choice, and is one the installer knows.
+func checkFlannelBackend(cniName, backend string) error {
+	switch {
+	case backend == "":
+		return nil
+	case cniName != CNIFlannel && cniName != CNIFlannelKubeRouter:
+		return fmt.Errorf("local cluster: a Flannel backend (%s) goes with CNI %s or %s, not %s", backend, CNIFlannel, CNIFlannelKubeRouter, cniName)
+	case backend != cni.FlannelVXLAN && backend != cni.FlannelHostGW:
+		return fmt.Errorf("local cluster: Flannel backend %q: want %s or %s", backend, cni.FlannelVXLAN, cni.FlannelHostGW)
+	}
+	return nil
+}
+
 // buildFlannel builds flanneld and install-conf, the binaries of Flannel's
 // image, and names the stand-in for its CNI plugin image.
 func buildFlannel(ctx context.Context, opts Options) (map[string]string, error) {

@@ -81,6 +81,9 @@ type Options struct {
 	// CacheDir defaults to Kube's.
 	Flannel    controlplane.BuildOptions
 	CNIPlugins controlplane.BuildOptions
+	// FlannelBackend is Flannel's backend with the Flannel choices:
+	// cni.FlannelVXLAN (the manifest's, when empty) or cni.FlannelHostGW.
+	FlannelBackend string
 	// NodeDomain, when set, makes the node names nodeN.NodeDomain (such as
 	// node1.invalid): names that nothing but the cluster knows.
 	NodeDomain string
@@ -213,6 +216,9 @@ func withDefaults(opts Options) (Options, error) {
 		opts.CNI = CNIReference
 	}
 	if _, err := lookupCNI(opts.CNI, opts.EnforcerArgs); err != nil {
+		return opts, err
+	}
+	if err := checkFlannelBackend(opts.CNI, opts.FlannelBackend); err != nil {
 		return opts, err
 	}
 	if opts.BinDir == "" {

@@ -189,7 +189,7 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	if choice.installers != nil {
 		progress("installing CNI %s", opts.CNI)
-		if err := installCNI(ctx, cp.RESTConfig(), choice, opts.Progress); err != nil {
+		if err := installCNI(ctx, cp.RESTConfig(), choice, opts); err != nil {
 			return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
 		}
 	}

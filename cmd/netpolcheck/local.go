@@ -73,6 +73,7 @@ func localUpOptions(args []string, stderr io.Writer) (local.Options, error) {
 	fs.StringVar(&opts.Flannel.PrebuiltDir, "flannel-bin-dir", os.Getenv(controlplane.EnvFlannelPrebuiltDir), "with --cni flannel or flannel-kube-router: a directory with prebuilt flanneld and install-conf")
 	fs.StringVar(&opts.CNIPlugins.SourceDir, "cni-plugins-source", "", "with --cni flannel or flannel-kube-router: the CNI plugins tools module (default: cluster/local/cnipluginsbin of this checkout)")
 	fs.StringVar(&opts.CNIPlugins.PrebuiltDir, "cni-plugins-bin-dir", os.Getenv(controlplane.EnvCNIPluginsPrebuiltDir), "with --cni flannel or flannel-kube-router: a directory with prebuilt bridge, host-local, portmap and loopback plugins")
+	fs.StringVar(&opts.FlannelBackend, "flannel-backend", "", "with --cni flannel or flannel-kube-router: Flannel's backend, vxlan (the manifest's) or host-gw")
 	fs.StringVar(&opts.Agnhost.PrebuiltDir, "agnhost-bin-dir", os.Getenv(controlplane.EnvAgnhostPrebuiltDir), "a directory with a prebuilt agnhost (default: built from --kube-source)")
 	fs.StringVar(&opts.CNI, "cni", local.CNIReference, "the cluster's CNI: "+strings.Join(local.CNINames(), ", "))
 	profile := fs.String("enforcer-profile", string(enforcer.ProfileCorrect), "with --cni reference: the reference enforcer's profile, correct or delay")
