@@ -221,7 +221,11 @@ func registerNode(ctx context.Context, client kubernetes.Interface, node topolog
 	obj := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: node.Name, Labels: map[string]string{
 			"kubernetes.io/hostname": node.Name, "kubernetes.io/os": "linux", "netpolcheck.io/local": "true",
-		}},
+		},
+			// A kubelet registers its node with this annotation (attach and
+			// detach left to the controller, its default); node agents such as
+			// flanneld add theirs to a map they expect to be there.
+			Annotations: map[string]string{"volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
 		Spec: corev1.NodeSpec{PodCIDR: node.PodCIDR.String(), PodCIDRs: podCIDRs(node)},
 	}
 	created, err := client.CoreV1().Nodes().Create(ctx, obj, metav1.CreateOptions{})
