@@ -12,7 +12,8 @@ PKGS     ?= ./...
 FUZZTIME ?= 60s
 
 # The main job: the suites against the local cluster with CNI (reference,
-# none, kube-router: `netpolcheck local up --cni`); PROFILE is the reference
+# none, kube-router, flannel, flannel-kube-router: `netpolcheck local up
+# --cni`); PROFILE is the reference
 # enforcer's (correct or delay, with CNI=reference).
 OUT      ?= reports/out
 PROCS    ?= 4

@@ -56,6 +56,19 @@ type Options struct {
 	// NoL7Proxy says the cluster cannot run Cilium's Envoy image (the local
 	// cluster builds no Envoy): Cilium is installed without its L7 proxy.
 	NoL7Proxy bool
+	// NodeCNIPlugins says the nodes' /opt/cni/bin already holds the CNI
+	// plugins Flannel's pods need, bridge among them (the local cluster
+	// installs containernetworking/plugins on every node, as a
+	// distribution's package does): the Flannel installer then adds no init
+	// container that installs the bridge plugin from Image.
+	NodeCNIPlugins bool
+	// FlannelInterface is the node interface flanneld uses (--iface); empty
+	// leaves flanneld's default, the interface of the default route, which
+	// the local cluster's nodes do not have.
+	FlannelInterface string
+	// FlannelBackend is Flannel's backend, FlannelVXLAN or FlannelHostGW;
+	// empty keeps the manifest's (vxlan).
+	FlannelBackend string
 	// Fetch downloads upstream manifests. Default HTTPFetcher.
 	Fetch Fetcher
 	// ReadModuleFile reads a file of a pinned Go module version: the

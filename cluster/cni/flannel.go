@@ -14,10 +14,21 @@ const BridgePluginPath = "/cni/bridge"
 // bridgeInitContainer names the init container the Flannel installer adds.
 const bridgeInitContainer = "install-bridge-plugin"
 
-// flannel installs Flannel (VXLAN), which does not enforce NetworkPolicy:
-// the baseline where every connection is allowed. Flannel's plugin
-// delegates to the CNI bridge plugin, which kind node images do not ship
-// (they hold host-local, loopback, ptp and portmap), so the installer adds
+// flanneldContainer is the DaemonSet's flanneld container.
+const flanneldContainer = "kube-flannel"
+
+// Flannel backends the installer can select (net-conf.json Backend.Type).
+const (
+	FlannelVXLAN  = "vxlan"
+	FlannelHostGW = "host-gw"
+)
+
+// flannel installs Flannel, which does not enforce NetworkPolicy: the
+// baseline where every connection is allowed. Its manifest is read from
+// FlannelModule's zip (no network needed, and exactly the pinned file).
+// Flannel's plugin delegates to the CNI bridge plugin, which kind node
+// images do not ship (they hold host-local, loopback, ptp and portmap), so
+// unless Options.NodeCNIPlugins says the nodes have it, the installer adds
 // an init container that copies it from the netpolcheck image into the
 // node's /opt/cni/bin.
 type flannel struct{ opts Options }
@@ -25,13 +36,21 @@ type flannel struct{ opts Options }
 func (f *flannel) Name() string         { return "flannel" }
 func (f *flannel) EnforcesPolicy() bool { return false }
 func (f *flannel) Source() string {
-	return FlannelManifestURL + " (+ the CNI bridge plugin from " + f.opts.Image + ")"
+	source := FlannelManifest + " of " + FlannelModule.String()
+	if !f.opts.NodeCNIPlugins {
+		source += " (+ the CNI bridge plugin from " + f.opts.Image + ")"
+	}
+	return source
 }
 
 func (f *flannel) Manifests(ctx context.Context) ([]*unstructured.Unstructured, error) {
-	objs, err := fetchObjects(ctx, f.opts.Fetch, FlannelManifestURL)
+	data, err := f.opts.ReadModuleFile(ctx, FlannelModule, FlannelManifest)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("flannel manifest: %w", err)
+	}
+	objs, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", f.Source(), err)
 	}
 	if err := f.patch(objs); err != nil {
 		return nil, fmt.Errorf("flannel %s: %w", FlannelVersion, err)
@@ -47,16 +66,32 @@ func (f *flannel) patch(objs []*unstructured.Unstructured) error {
 	if err := patchNetConf(cm, f.opts.PodCIDR); err != nil {
 		return err
 	}
+	if f.opts.FlannelBackend != "" {
+		if err := patchFlannelBackend(cm, f.opts.FlannelBackend); err != nil {
+			return err
+		}
+	}
 	ds, err := mustFind(objs, "DaemonSet", "kube-flannel", "kube-flannel-ds")
 	if err != nil {
 		return err
 	}
-	if _, err := container(ds, "kube-flannel"); err != nil {
+	if _, err := container(ds, flanneldContainer); err != nil {
 		return err
+	}
+	if f.opts.FlannelInterface != "" {
+		if err := editContainer(ds, flanneldContainer, func(c map[string]any) {
+			args, _ := c["args"].([]any)
+			c["args"] = append(args, "--iface="+f.opts.FlannelInterface)
+		}); err != nil {
+			return err
+		}
 	}
 	volume, err := hostPathVolume(ds, "/opt/cni/bin")
 	if err != nil {
 		return err
+	}
+	if f.opts.NodeCNIPlugins {
+		return nil
 	}
 	inits, err := podContainers(ds, "initContainers")
 	if err != nil {
@@ -70,6 +105,15 @@ func (f *flannel) patch(objs []*unstructured.Unstructured) error {
 		"volumeMounts":    []any{map[string]any{"name": volume, "mountPath": "/host/opt/cni/bin"}},
 	}
 	return setPodContainers(ds, "initContainers", append([]map[string]any{install}, inits...))
+}
+
+// patchFlannelBackend sets the backend type in the ConfigMap's
+// net-conf.json, dropping the settings of the manifest's backend.
+func patchFlannelBackend(cm *unstructured.Unstructured, backend string) error {
+	if backend != FlannelVXLAN && backend != FlannelHostGW {
+		return fmt.Errorf("flannel backend %q: want %s or %s", backend, FlannelVXLAN, FlannelHostGW)
+	}
+	return editNetConf(cm, func(conf map[string]any) { conf["Backend"] = map[string]any{"Type": backend} })
 }
 
 // hostPathVolume returns the name of the workload's volume that mounts the

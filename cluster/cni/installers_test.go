@@ -77,7 +77,6 @@ func upstreamFixtures() *fixtures {
 	return &fixtures{files: map[string]string{
 		CalicoManifestURL:     "calico.yaml",
 		CanalManifestURL:      "canal.yaml",
-		FlannelManifestURL:    "kube-flannel.yml",
 		KubeRouterManifestURL: "kubeadm-kuberouter.yaml",
 	}}
 }
@@ -201,43 +200,6 @@ func TestRenderedManifests(t *testing.T) {
 				backend, _ := conf["Backend"].(map[string]any)
 				if backend["Type"] != "vxlan" || backend["VNI"] != 4096.0 || backend["Port"] != 8472.0 {
 					t.Errorf("net-conf Backend = %v, want it kept", backend)
-				}
-			},
-		},
-		{
-			name:        "flannel",
-			wantFetched: []string{FlannelManifestURL},
-			wantWorkloads: []Workload{
-				{"DaemonSet", "kube-flannel", "kube-flannel-ds"},
-			},
-			check: func(t *testing.T, objs []*unstructured.Unstructured) {
-				conf := netConf(t, get(t, objs, "ConfigMap", "kube-flannel", "kube-flannel-cfg"))
-				if conf["Network"] != testPodCIDR || conf["EnableNFTables"] != false {
-					t.Errorf("net-conf = %v, want Network %s and the rest kept", conf, testPodCIDR)
-				}
-				ds := get(t, objs, "DaemonSet", "kube-flannel", "kube-flannel-ds")
-				inits, err := podContainers(ds, "initContainers")
-				if err != nil {
-					t.Fatal(err)
-				}
-				var names []string
-				for _, c := range inits {
-					names = append(names, c["name"].(string))
-				}
-				if !slices.Equal(names, []string{bridgeInitContainer, "install-cni-plugin"}) {
-					t.Fatalf("init containers = %v, want the bridge installer first, then flannel's", names)
-				}
-				bridge := inits[0]
-				if bridge["image"] != testImage || bridge["imagePullPolicy"] != "IfNotPresent" {
-					t.Errorf("bridge installer runs %v (%v), want %s (IfNotPresent)", bridge["image"], bridge["imagePullPolicy"], testImage)
-				}
-				wantCmd := []any{"/netpolcheck-routes", "install-cni", "--from=" + BridgePluginPath, "--to=/host/opt/cni/bin"}
-				if !slices.Equal(bridge["command"].([]any), wantCmd) {
-					t.Errorf("bridge installer command = %v, want %v", bridge["command"], wantCmd)
-				}
-				mounts, _ := bridge["volumeMounts"].([]any)
-				if len(mounts) != 1 || mounts[0].(map[string]any)["name"] != "cni-plugin" || mounts[0].(map[string]any)["mountPath"] != "/host/opt/cni/bin" {
-					t.Errorf("bridge installer mounts %v, want the cni-plugin volume (host /opt/cni/bin) at /host/opt/cni/bin", mounts)
 				}
 			},
 		},
@@ -405,8 +367,6 @@ func TestUpstreamLayoutChanges(t *testing.T) {
 		{"calico", CalicoManifestURL, "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: calico-node, namespace: kube-system}\nspec: {template: {spec: {containers: [{name: node}]}}}\n", `no container "calico-node"`},
 		{"canal", CanalManifestURL, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: canal-config, namespace: kube-system}\ndata: {masquerade: \"true\"}\n", "no data.net-conf.json"},
 		{"canal", CanalManifestURL, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: canal-config, namespace: kube-system}\ndata: {net-conf.json: \"{not json\"}\n", "net-conf.json"},
-		{"flannel", FlannelManifestURL, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kube-flannel-cfg, namespace: kube-flannel}\ndata: {net-conf.json: \"{}\"}\n", "no DaemonSet kube-flannel/kube-flannel-ds"},
-		{"flannel", FlannelManifestURL, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kube-flannel-cfg, namespace: kube-flannel}\ndata: {net-conf.json: \"{}\"}\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: kube-flannel-ds, namespace: kube-flannel}\nspec: {template: {spec: {containers: [{name: kube-flannel}]}}}\n", "no volume for host /opt/cni/bin"},
 		{"kube-router", KubeRouterManifestURL, "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: kube-router, namespace: kube-system}\nspec: {template: {spec: {containers: [{name: kube-router, image: docker.io/cloudnativelabs/kube-router}], initContainers: [{name: install-cni, image: busybox}]}}}\n", "no install-cni init container"},
 		{"calico", CalicoManifestURL, "kind: ConfigMap\nmetadata: {name: x}\n", "no apiVersion or kind"},
 	}
@@ -430,6 +390,9 @@ func TestFetchAndModuleErrorsAreWrapped(t *testing.T) {
 			return nil, errors.New("fetching " + url + ": 404 Not Found")
 		},
 		ReadModuleFiles: func(context.Context, gomodule.Module, func(string) bool) (map[string][]byte, error) {
+			return nil, errors.New("module zip hash mismatch")
+		},
+		ReadModuleFile: func(context.Context, gomodule.Module, string) ([]byte, error) {
 			return nil, errors.New("module zip hash mismatch")
 		},
 	}

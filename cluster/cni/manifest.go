@@ -154,6 +154,12 @@ func setEnv(c map[string]any, name, value string) {
 // patchNetConf sets "Network" in the Flannel net-conf.json held by the
 // ConfigMap cm, keeping every other field.
 func patchNetConf(cm *unstructured.Unstructured, network string) error {
+	return editNetConf(cm, func(conf map[string]any) { conf["Network"] = network })
+}
+
+// editNetConf applies edit to the Flannel net-conf.json held by the
+// ConfigMap cm.
+func editNetConf(cm *unstructured.Unstructured, edit func(conf map[string]any)) error {
 	text, found, err := unstructured.NestedString(cm.Object, "data", "net-conf.json")
 	if err != nil || !found {
 		return fmt.Errorf("ConfigMap %s/%s has no data.net-conf.json: the upstream manifest's layout changed", cm.GetNamespace(), cm.GetName())
@@ -164,7 +170,7 @@ func patchNetConf(cm *unstructured.Unstructured, network string) error {
 	if err := dec.Decode(&conf); err != nil {
 		return fmt.Errorf("ConfigMap %s/%s net-conf.json: %w", cm.GetNamespace(), cm.GetName(), err)
 	}
-	conf["Network"] = network
+	edit(conf)
 	patched, err := json.MarshalIndent(conf, "", "  ")
 	if err != nil {
 		return fmt.Errorf("ConfigMap %s/%s net-conf.json: %w", cm.GetNamespace(), cm.GetName(), err)

@@ -43,6 +43,24 @@ var KubeRouterFirewallModule = gomodule.Module{
 	Sum:     "h1:xWsptKtmZ44L+NjwFKoFAFlVdxCz8fka9A/eYJe95Ok=",
 }
 
+// FlannelModule is the Flannel module whose manifest (FlannelManifest) the
+// Flannel installer reads from the module zip, on kind and on the local
+// cluster, and whose flanneld cluster/local/flannelbin builds (its go.mod
+// and go.sum pin the same version and hash).
+var FlannelModule = gomodule.Module{
+	Path:    "github.com/flannel-io/flannel",
+	Version: FlannelVersion,
+	Sum:     "h1:jt+uW6XVV01MBb3YFahG7Ue9UE3W6zlNlJMf3JtdcXI=",
+}
+
+// FlannelManifest is Flannel's manifest (kube-flannel namespace), a file of
+// FlannelModule.
+const FlannelManifest = "Documentation/kube-flannel.yml"
+
+// FlannelConflist is the CNI configuration the Flannel manifest's
+// install-cni init container writes on every node.
+const FlannelConflist = "/etc/cni/net.d/10-flannel.conflist"
+
 // KubeRouterFirewallManifest is kube-router's manifest that runs it as a
 // NetworkPolicy controller alone (--run-firewall=true --run-router=false
 // --run-service-proxy=false), a file of KubeRouterFirewallModule.
@@ -61,8 +79,6 @@ const (
 	// CanalManifestURL is Calico's Canal manifest (Flannel VXLAN network,
 	// Calico NetworkPolicy).
 	CanalManifestURL = "https://raw.githubusercontent.com/projectcalico/calico/" + CalicoVersion + "/manifests/canal.yaml"
-	// FlannelManifestURL is Flannel's manifest (kube-flannel namespace).
-	FlannelManifestURL = "https://raw.githubusercontent.com/flannel-io/flannel/" + FlannelVersion + "/Documentation/kube-flannel.yml"
 	// KubeRouterManifestURL is kube-router's manifest for kubeadm clusters
 	// that keep kube-proxy (pod network and NetworkPolicy, no service proxy).
 	KubeRouterManifestURL = "https://raw.githubusercontent.com/cloudnativelabs/kube-router/" + KubeRouterVersion + "/daemonset/kubeadm-kuberouter.yaml"

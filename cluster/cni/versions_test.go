@@ -36,7 +36,6 @@ func TestPinnedURLs(t *testing.T) {
 	}{
 		{"calico", CalicoManifestURL, "raw.githubusercontent.com", "/projectcalico/calico/" + CalicoVersion + "/manifests/calico.yaml"},
 		{"canal", CanalManifestURL, "raw.githubusercontent.com", "/projectcalico/calico/" + CalicoVersion + "/manifests/canal.yaml"},
-		{"flannel", FlannelManifestURL, "raw.githubusercontent.com", "/flannel-io/flannel/" + FlannelVersion + "/Documentation/kube-flannel.yml"},
 		{"kube-router", KubeRouterManifestURL, "raw.githubusercontent.com", "/cloudnativelabs/kube-router/" + KubeRouterVersion + "/daemonset/kubeadm-kuberouter.yaml"},
 	}
 	for _, tc := range cases {

@@ -3,7 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
-	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -26,9 +26,17 @@ const (
 	// (firewall-only mode), installed from its own manifest, on top of the
 	// reference CNI's plugin and routes; no reference enforcer runs.
 	CNIKubeRouter = "kube-router"
+	// CNIFlannel is Flannel alone from its own manifest (flanneld, vxlan on
+	// the nodes' underlay; pods on a bridge): the pod network, no
+	// NetworkPolicy enforcement.
+	CNIFlannel = "flannel"
+	// CNIFlannelKubeRouter is Flannel's network with kube-router's
+	// NetworkPolicy controller, the pairing k3s ships.
+	CNIFlannelKubeRouter = "flannel-kube-router"
 )
 
-// NodeConflist is the reference CNI's configuration on every node. A
+// NodeConflist is the reference CNI's configuration on every node (but
+// with a CNI whose manifests bring the pod network). A
 // container runtime uses the first configuration of /etc/cni/net.d in
 // lexical order, so it is named to sort before the configuration a CNI
 // installed on top of the reference CNI's network writes there:
@@ -47,9 +55,18 @@ type cniChoice struct {
 	// enforcerArgs before Options.EnforcerArgs.
 	enforcer     bool
 	enforcerArgs []string
+	// ownNetwork says the CNI's manifests bring the pod network: their
+	// DaemonSet writes the nodes' CNI configuration and routes between the
+	// nodes, so no reference plugin, conflist or route agent runs, and the
+	// nodes turn Ready only once it is installed.
+	ownNetwork bool
 	// prepareNode writes what the CNI needs in a node's filesystem view
-	// before the node starts, as the node's admin would; nil: nothing.
+	// and namespace before the node starts, as the node's admin would; nil:
+	// nothing.
 	prepareNode func(c *Cluster, node topology.Node) error
+	// nodePlugins builds (once, into the cache) the CNI plugins the node's
+	// admin installs in every node's /opt/cni/bin, by file name; nil: none.
+	nodePlugins func(ctx context.Context, opts Options) (map[string]string, error)
 	// imageBinaries builds (once, into the cache) the binaries of the
 	// images the CNI's manifests run, by name in the image table; nil:
 	// none.
@@ -71,6 +88,45 @@ func cniChoices() map[string]cniChoice {
 			installers: func(opts cni.Options) ([]cni.Installer, error) {
 				inst, err := cni.KubeRouterFirewall(opts)
 				return []cni.Installer{inst}, err
+			},
+		},
+		CNIFlannel: {
+			ownNetwork:    true,
+			nodePlugins:   buildCNIPlugins,
+			imageBinaries: buildFlannel,
+			installers: func(opts cni.Options) ([]cni.Installer, error) {
+				inst, err := flannelInstaller(opts)
+				return []cni.Installer{inst}, err
+			},
+		},
+		CNIFlannelKubeRouter: {
+			ownNetwork: true,
+			prepareNode: func(c *Cluster, node topology.Node) error {
+				if err := callIptablesOnBridges(node); err != nil {
+					return err
+				}
+				return writeKubeRouterKubeconfig(c, node)
+			},
+			nodePlugins: buildCNIPlugins,
+			imageBinaries: func(ctx context.Context, opts Options) (map[string]string, error) {
+				flannel, err := buildFlannel(ctx, opts)
+				if err != nil {
+					return nil, err
+				}
+				kubeRouter, err := buildKubeRouter(ctx, opts)
+				if err != nil {
+					return nil, err
+				}
+				maps.Copy(flannel, kubeRouter)
+				return flannel, nil
+			},
+			installers: func(opts cni.Options) ([]cni.Installer, error) {
+				flannel, err := flannelInstaller(opts)
+				if err != nil {
+					return nil, err
+				}
+				firewall, err := cni.KubeRouterFirewall(opts)
+				return []cni.Installer{flannel, firewall}, err
 			},
 		},
 	}
@@ -104,16 +160,16 @@ func lookupCNI(name string, enforcerArgs []string) (cniChoice, error) {
 
 // installCNI applies the objects of the choice's installers to the
 // cluster and waits until their DaemonSets and Deployments are ready.
-func installCNI(ctx context.Context, config *rest.Config, choice cniChoice, progress io.Writer) error {
+func installCNI(ctx context.Context, config *rest.Config, choice cniChoice, opts Options) error {
 	if choice.installers == nil {
 		return nil
 	}
-	installers, err := choice.installers(cni.Options{PodCIDR: topology.PodRange})
+	installers, err := choice.installers(cni.Options{PodCIDR: topology.PodRange, FlannelBackend: opts.FlannelBackend})
 	if err != nil {
 		return err
 	}
 	for _, inst := range installers {
-		if err := cni.Install(ctx, config, inst, cniInstallTimeout, progress); err != nil {
+		if err := cni.Install(ctx, config, inst, cniInstallTimeout, opts.Progress); err != nil {
 			return err
 		}
 	}

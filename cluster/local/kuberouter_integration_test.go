@@ -63,7 +63,7 @@ func TestKubeRouter(t *testing.T) {
 			t.Fatalf("kube-router execs %s: install Debian's iptables and ipset (.ci/run does)", tool)
 		}
 	}
-	before := hostFirewall(t)
+	linksBefore, firewallBefore := hostLinks(t), hostFirewall(t)
 	name := fmt.Sprintf("kr%d", os.Getpid())
 	c, client := startCluster(t, name, 2, func(o *local.Options) {
 		o.CNI = local.CNIKubeRouter
@@ -114,21 +114,7 @@ func TestKubeRouter(t *testing.T) {
 	}
 	waitOutcome(t, c, aNetns, b.Status.PodIP, ns+"/b", 20*time.Second, true)
 
-	if err := local.Down(ctx, name, c.StateDir); err != nil {
-		t.Fatal(err)
-	}
-	if left, _ := netns.List("npc-" + name + "-"); len(left) != 0 {
-		t.Errorf("namespaces left: %v", left)
-	}
-	if out, _ := exec.Command("pgrep", "-a", "-x", "kube-router").Output(); len(out) > 0 {
-		t.Errorf("kube-router still runs: %s", out)
-	}
-	if _, err := os.Stat(c.StateDir); !os.IsNotExist(err) {
-		t.Errorf("state dir left behind: %v", err)
-	}
-	if after := hostFirewall(t); after != before {
-		t.Errorf("this machine's iptables or ipsets changed:\nbefore:\n%s\nafter:\n%s", before, after)
-	}
+	downLeavesNothing(t, c, name, linksBefore, firewallBefore, "kube-router")
 }
 
 func podReady(p corev1.Pod) bool {

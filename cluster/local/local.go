@@ -74,11 +74,22 @@ type Options struct {
 	// (SourceDir is cluster/local/kuberouterbin; CacheDir defaults to
 	// Kube's).
 	KubeRouter controlplane.BuildOptions
+	// Flannel says where flanneld and install-conf come from with
+	// CNIFlannel and CNIFlannelKubeRouter (SourceDir is
+	// cluster/local/flannelbin), CNIPlugins where the CNI plugins every node
+	// has then come from (SourceDir is cluster/local/cnipluginsbin); their
+	// CacheDir defaults to Kube's.
+	Flannel    controlplane.BuildOptions
+	CNIPlugins controlplane.BuildOptions
+	// FlannelBackend is Flannel's backend with the Flannel choices:
+	// cni.FlannelVXLAN (the manifest's, when empty) or cni.FlannelHostGW.
+	FlannelBackend string
 	// NodeDomain, when set, makes the node names nodeN.NodeDomain (such as
 	// node1.invalid): names that nothing but the cluster knows.
 	NodeDomain string
 	// CNI names the cluster's CNI choice (CNINames): CNIReference (the
-	// default when empty), CNINone, CNIKubeRouter.
+	// default when empty), CNINone, CNIKubeRouter, CNIFlannel,
+	// CNIFlannelKubeRouter.
 	CNI string
 	// EnforcerArgs are extra arguments for every node's reference enforcer,
 	// such as --profile=delay; only with CNIReference.
@@ -207,6 +218,9 @@ func withDefaults(opts Options) (Options, error) {
 	if _, err := lookupCNI(opts.CNI, opts.EnforcerArgs); err != nil {
 		return opts, err
 	}
+	if err := checkFlannelBackend(opts.CNI, opts.FlannelBackend); err != nil {
+		return opts, err
+	}
 	if opts.BinDir == "" {
 		return opts, errors.New("local cluster: the directory of the netpolcheck binaries is required (run `make build`; bin/)")
 	}
@@ -215,7 +229,7 @@ func withDefaults(opts Options) (Options, error) {
 		return opts, err
 	}
 	opts.BinDir = bin
-	for _, name := range []string{ProbeBinary, CNIBinary, RoutesBinary, EnforcerBinary, CLIBinary, ContainerInitBinary} {
+	for _, name := range []string{ProbeBinary, CNIBinary, RoutesBinary, EnforcerBinary, CLIBinary, ContainerInitBinary, SubnetBridgeBinary} {
 		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
 			return opts, fmt.Errorf("local cluster: %s is missing from %s (run `make build`)", name, bin)
 		}

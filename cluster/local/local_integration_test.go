@@ -64,7 +64,7 @@ func startCluster(t *testing.T, name string, nodes int, options ...func(*local.O
 	}
 	t.Logf("cluster ready in %s", time.Since(started).Round(time.Millisecond))
 	for _, n := range c.Nodes {
-		if c.CNI == local.CNIKubeRouter {
+		if c.CNI != local.CNIReference && c.CNI != local.CNINone {
 			break // no reference enforcer runs
 		}
 		if _, err := os.Stat(c.EnforcerReadyFile(n.Name)); err != nil {

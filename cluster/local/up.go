@@ -109,9 +109,14 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var cniBinaries map[string]string
+	var cniBinaries, nodePlugins map[string]string
 	if choice.imageBinaries != nil {
 		if cniBinaries, err = choice.imageBinaries(ctx, opts); err != nil {
+			return nil, err
+		}
+	}
+	if choice.nodePlugins != nil {
+		if nodePlugins, err = choice.nodePlugins(ctx, opts); err != nil {
 			return nil, err
 		}
 	}
@@ -155,7 +160,7 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	nodeOpts := nodeOptions{cni: choice, enforcerArgs: append(slices.Clone(choice.enforcerArgs), opts.EnforcerArgs...), kubeProxy: bins.Proxy,
-		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS, agnhost: agnhost, cniBinaries: cniBinaries, kubeletCredentials: cp.WriteKubeletCredentials}
+		proxyKubeconfig: cp.KubeProxyKubeconfig(), coreDNS: coreDNS, agnhost: agnhost, cniBinaries: cniBinaries, nodePlugins: nodePlugins, kubeletCredentials: cp.WriteKubeletCredentials}
 	for _, node := range c.Nodes {
 		if err := registerNode(ctx, client, node); err != nil {
 			return nil, err
@@ -168,7 +173,12 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 	}
 	progress("waiting for the node agents")
-	if err := waitNodesReady(ctx, client, c.Nodes, started); err != nil {
+	// A CNI that brings the network makes the nodes Ready once installed.
+	agentsUp := nodeReady
+	if choice.ownNetwork {
+		agentsUp = nodeReported
+	}
+	if err := waitNodes(ctx, client, c.Nodes, started, agentsUp); err != nil {
 		return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
 	}
 	if choice.enforcer {
@@ -179,7 +189,13 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	if choice.installers != nil {
 		progress("installing CNI %s", opts.CNI)
-		if err := installCNI(ctx, cp.RESTConfig(), choice, opts.Progress); err != nil {
+		if err := installCNI(ctx, cp.RESTConfig(), choice, opts); err != nil {
+			return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
+		}
+	}
+	if choice.ownNetwork {
+		progress("waiting for the nodes' network")
+		if err := waitNodes(ctx, client, c.Nodes, started, nodeReady); err != nil {
 			return nil, fmt.Errorf("%w (logs in %s)", err, filepath.Join(opts.StateDir, "nodes"))
 		}
 	}
@@ -205,7 +221,11 @@ func registerNode(ctx context.Context, client kubernetes.Interface, node topolog
 	obj := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: node.Name, Labels: map[string]string{
 			"kubernetes.io/hostname": node.Name, "kubernetes.io/os": "linux", "netpolcheck.io/local": "true",
-		}},
+		},
+			// A kubelet registers its node with this annotation (attach and
+			// detach left to the controller, its default); node agents such as
+			// flanneld add theirs to a map they expect to be there.
+			Annotations: map[string]string{"volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
 		Spec: corev1.NodeSpec{PodCIDR: node.PodCIDR.String(), PodCIDRs: podCIDRs(node)},
 	}
 	created, err := client.CoreV1().Nodes().Create(ctx, obj, metav1.CreateOptions{})
@@ -220,7 +240,7 @@ func registerNode(ctx context.Context, client kubernetes.Interface, node topolog
 			{Type: corev1.NodeHostName, Address: node.Name},
 		},
 		Conditions: []corev1.NodeCondition{{
-			Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "NodeAgentStarting",
+			Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: nodeAgentStarting,
 			Message: "the node agent has not reported yet", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(),
 		}},
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: kubeletapi.Port}},
@@ -241,8 +261,9 @@ type nodeOptions struct {
 	proxyKubeconfig string
 	coreDNS         string
 	agnhost         string
-	// cniBinaries are the binaries of the CNI's images, by name.
-	cniBinaries map[string]string
+	// cniBinaries are the binaries of the CNI's images, by name;
+	// nodePlugins the CNI plugins every node has, by file name.
+	cniBinaries, nodePlugins map[string]string
 	// kubeletCredentials issues a node's kubelet serving certificate.
 	kubeletCredentials func(dir, nodeName string, ip net.IP) (controlplane.KubeletCredentials, error)
 }
@@ -294,12 +315,18 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	if err := nodefs.Create(dir, keep); err != nil {
 		return fmt.Errorf("the filesystem view of %s: %w", node.Name, err)
 	}
-	conflist := NodeConflist
-	if err := writeConflist(c.NodeFile(node.Name, conflist), node, nodeIPAMDir); err != nil {
-		return err
+	if !opts.cni.ownNetwork {
+		if err := writeConflist(c.NodeFile(node.Name, NodeConflist), node, nodeIPAMDir); err != nil {
+			return err
+		}
+		if err := copyFile(filepath.Join(c.BinDir, CNIBinary), c.NodeFile(node.Name, filepath.Join(nodeCNIBinDir, CNIBinary))); err != nil {
+			return fmt.Errorf("installing the CNI plugin on %s: %w", node.Name, err)
+		}
 	}
-	if err := copyFile(filepath.Join(c.BinDir, CNIBinary), c.NodeFile(node.Name, filepath.Join(nodeCNIBinDir, CNIBinary))); err != nil {
-		return fmt.Errorf("installing the CNI plugin on %s: %w", node.Name, err)
+	for name, path := range opts.nodePlugins {
+		if err := copyFile(path, c.NodeFile(node.Name, filepath.Join(nodeCNIBinDir, name))); err != nil {
+			return fmt.Errorf("installing the CNI plugin %s on %s: %w", name, node.Name, err)
+		}
 	}
 	proxyConfig, err := writeKubeProxyConfig(dir, node, opts.proxyKubeconfig)
 	if err != nil {
@@ -312,7 +339,7 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 	}
 	kube := []string{"--kubeconfig", c.Kubeconfig, "--kube-netns", c.HostNetns}
 	agentArgs := []string{"local", "node-agent", "--node", node.Name, "--node-ip", node.IP.String(),
-		"--pod-netns-prefix", c.Prefix + "pod-", "--cni-conflist", conflist, "--cni-bin-dir", nodeCNIBinDir,
+		"--pod-netns-prefix", c.Prefix + "pod-", "--cni-conf-dir", nodeCNIConfDir, "--cni-bin-dir", nodeCNIBinDir,
 		"--cni-cache-dir", nodeCNICache, "--probe-binary", filepath.Join(c.BinDir, ProbeBinary),
 		"--container-init", filepath.Join(c.BinDir, ContainerInitBinary),
 		"--log-dir", nodePodLogs, "--pods-dir", nodePodsDir,
@@ -352,15 +379,17 @@ func (c *Cluster) startNode(node topology.Node, opts nodeOptions) error {
 			LogFile: filepath.Join(dir, "logs", "node-agent.log"),
 		},
 		{
-			Name: node.Name + "/routes", Path: filepath.Join(c.BinDir, RoutesBinary),
-			Args:    append([]string{"--node-name", node.Name}, kube...),
-			LogFile: filepath.Join(dir, "logs", "routes.log"),
-		},
-		{
 			Name: node.Name + "/kube-proxy", Path: opts.kubeProxy,
 			Args:    []string{"--config", proxyConfig},
 			LogFile: filepath.Join(dir, "logs", "kube-proxy.log"),
 		},
+	}
+	if !opts.cni.ownNetwork {
+		specs = append(specs, detached.Spec{
+			Name: node.Name + "/routes", Path: filepath.Join(c.BinDir, RoutesBinary),
+			Args:    append([]string{"--node-name", node.Name}, kube...),
+			LogFile: filepath.Join(dir, "logs", "routes.log"),
+		})
 	}
 	if opts.cni.enforcer {
 		specs = append(specs, detached.Spec{
@@ -427,16 +456,15 @@ func writeConflist(path string, node topology.Node, ipamDir string) error {
 	return nil
 }
 
-// waitNodesReady waits until every node reports Ready with a heartbeat newer
-// than since.
-func waitNodesReady(ctx context.Context, client kubernetes.Interface, nodes []topology.Node, since time.Time) error {
+// waitNodes waits until every node's condition satisfies ok, given since.
+func waitNodes(ctx context.Context, client kubernetes.Interface, nodes []topology.Node, since time.Time, ok func(*corev1.Node, time.Time) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, nodeReadyTimeout)
 	defer cancel()
 	for {
 		var waiting []string
 		for _, n := range nodes {
 			obj, err := client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
-			if err != nil || !nodeReady(obj, since) {
+			if err != nil || !ok(obj, since) {
 				waiting = append(waiting, n.Name)
 			}
 		}
@@ -451,6 +479,7 @@ func waitNodesReady(ctx context.Context, client kubernetes.Interface, nodes []to
 	}
 }
 
+// nodeReady says the node reports Ready with a heartbeat newer than since.
 func nodeReady(n *corev1.Node, since time.Time) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
@@ -459,6 +488,21 @@ func nodeReady(n *corev1.Node, since time.Time) bool {
 	}
 	return false
 }
+
+// nodeReported says the node's agent reported its condition, Ready or not,
+// with a heartbeat newer than since.
+func nodeReported(n *corev1.Node, since time.Time) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Reason != nodeAgentStarting && !c.LastHeartbeatTime.Time.Before(since.Truncate(time.Second))
+		}
+	}
+	return false
+}
+
+// nodeAgentStarting is the reason of the condition a node is registered
+// with, before its agent reports.
+const nodeAgentStarting = "NodeAgentStarting"
 
 // EnforcerReadyFile is the file a node's enforcer writes after its first
 // sync.

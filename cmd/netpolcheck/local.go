@@ -69,6 +69,11 @@ func localUpOptions(args []string, stderr io.Writer) (local.Options, error) {
 	fs.StringVar(&opts.CoreDNS.PrebuiltDir, "coredns-bin-dir", os.Getenv(controlplane.EnvCoreDNSPrebuiltDir), "a directory with a prebuilt coredns")
 	fs.StringVar(&opts.KubeRouter.SourceDir, "kube-router-source", "", "with --cni kube-router: the kube-router tools module (default: cluster/local/kuberouterbin of this checkout)")
 	fs.StringVar(&opts.KubeRouter.PrebuiltDir, "kube-router-bin-dir", os.Getenv(controlplane.EnvKubeRouterPrebuiltDir), "with --cni kube-router: a directory with a prebuilt kube-router")
+	fs.StringVar(&opts.Flannel.SourceDir, "flannel-source", "", "with --cni flannel or flannel-kube-router: the Flannel tools module (default: cluster/local/flannelbin of this checkout)")
+	fs.StringVar(&opts.Flannel.PrebuiltDir, "flannel-bin-dir", os.Getenv(controlplane.EnvFlannelPrebuiltDir), "with --cni flannel or flannel-kube-router: a directory with prebuilt flanneld and install-conf")
+	fs.StringVar(&opts.CNIPlugins.SourceDir, "cni-plugins-source", "", "with --cni flannel or flannel-kube-router: the CNI plugins tools module (default: cluster/local/cnipluginsbin of this checkout)")
+	fs.StringVar(&opts.CNIPlugins.PrebuiltDir, "cni-plugins-bin-dir", os.Getenv(controlplane.EnvCNIPluginsPrebuiltDir), "with --cni flannel or flannel-kube-router: a directory with prebuilt bridge, host-local, portmap and loopback plugins")
+	fs.StringVar(&opts.FlannelBackend, "flannel-backend", "", "with --cni flannel or flannel-kube-router: Flannel's backend, vxlan (the manifest's) or host-gw")
 	fs.StringVar(&opts.Agnhost.PrebuiltDir, "agnhost-bin-dir", os.Getenv(controlplane.EnvAgnhostPrebuiltDir), "a directory with a prebuilt agnhost (default: built from --kube-source)")
 	fs.StringVar(&opts.CNI, "cni", local.CNIReference, "the cluster's CNI: "+strings.Join(local.CNINames(), ", "))
 	profile := fs.String("enforcer-profile", string(enforcer.ProfileCorrect), "with --cni reference: the reference enforcer's profile, correct or delay")
@@ -124,8 +129,13 @@ func localDefaults(opts *local.Options) error {
 		{"corednsbin", &opts.CoreDNS, "--coredns-source or --coredns-bin-dir"},
 		{"kubebin", &opts.Agnhost, "--kube-source or --agnhost-bin-dir"},
 	}
-	if opts.CNI == local.CNIKubeRouter {
+	if opts.CNI == local.CNIKubeRouter || opts.CNI == local.CNIFlannelKubeRouter {
 		toolModules = append(toolModules, toolModule{"kuberouterbin", &opts.KubeRouter, "--kube-router-source or --kube-router-bin-dir"})
+	}
+	if opts.CNI == local.CNIFlannel || opts.CNI == local.CNIFlannelKubeRouter {
+		toolModules = append(toolModules,
+			toolModule{"flannelbin", &opts.Flannel, "--flannel-source or --flannel-bin-dir"},
+			toolModule{"cnipluginsbin", &opts.CNIPlugins, "--cni-plugins-source or --cni-plugins-bin-dir"})
 	}
 	for _, tools := range toolModules {
 		if tools.opts.SourceDir != "" || tools.opts.PrebuiltDir != "" {
@@ -193,7 +203,7 @@ func runNodeAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.NodeName, "node", "", "node name")
 	fs.StringVar(&cfg.NodeIP, "node-ip", "", "node address")
 	fs.StringVar(&cfg.PodNetnsPrefix, "pod-netns-prefix", "", "prefix of pod network namespace names")
-	fs.StringVar(&cfg.CNIConflist, "cni-conflist", "", "CNI conflist of the node")
+	fs.StringVar(&cfg.CNIConfDir, "cni-conf-dir", "", "directory of the node's CNI configurations (the first in lexical order is used)")
 	fs.StringVar(&cfg.CNIBinDir, "cni-bin-dir", "", "directory of CNI plugins")
 	fs.StringVar(&cfg.CNICacheDir, "cni-cache-dir", "", "libcni cache directory")
 	fs.StringVar(&cfg.ProbeBinary, "probe-binary", "", "netpolcheck-probe binary")

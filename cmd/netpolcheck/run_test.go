@@ -63,6 +63,11 @@ func TestRunFlags(t *testing.T) {
 				t.Errorf("got %+v", o)
 			}
 		}},
+		{name: "local with Flannel", args: []string{"--local", "--cni", "flannel-kube-router"}, check: func(t *testing.T, o runOptions) {
+			if o.localUp.CNI != "flannel-kube-router" || o.cfg.CNI != "flannel-kube-router" {
+				t.Errorf("got %+v", o)
+			}
+		}},
 		{name: "local with an unknown CNI", args: []string{"--local", "--cni", "calico"}, wantErr: `--cni "calico": want one of`},
 		{name: "enforcer profile off the local cluster", args: []string{"--enforcer-profile", "delay"}, wantErr: "--enforcer-profile: only with --local"},
 		{name: "kind", args: []string{"--kind", "netpolcheck"}, check: func(t *testing.T, o runOptions) {

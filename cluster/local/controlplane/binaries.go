@@ -206,6 +206,9 @@ type toolBuild struct {
 	tags []string
 	// test builds the one package of commands as a test binary (go test -c).
 	test bool
+	// cgo builds with cgo (CGO_ENABLED=1), for commands that do not build
+	// without it.
+	cgo bool
 }
 
 // ensureBuilt builds the commands of tools into versionDir/bin unless a
@@ -304,7 +307,7 @@ func build(ctx context.Context, sourceDir, versionDir string, tools toolBuild, p
 
 	cmd := exec.CommandContext(ctx, goCmd, args...)
 	cmd.Dir = sourceDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED="+map[bool]string{false: "0", true: "1"}[tools.cgo], "GOWORK=off")
 	var output bytes.Buffer
 	cmd.Stdout = &output
 	cmd.Stderr = &output

@@ -1,8 +1,9 @@
 // Package nodeagent is the local cluster's kubelet: one agent per node, run
 // inside the node's network namespace, realizes the pods bound to its node.
 // For each pod it creates a network namespace, attaches it through the
-// node's CNI conflist with libcni (as a container runtime does), starts one
-// process per container (see containerLaunch), writes the pod's status back
+// first CNI configuration of the node's conf dir with libcni (as a container
+// runtime does), starts one process per container (see containerLaunch),
+// writes the pod's status back
 // (IP, phase, Ready once every server listens), and on deletion stops the
 // processes, detaches the network, removes the namespace and releases the
 // pod object.
@@ -70,9 +71,11 @@ type Config struct {
 	NodeIP string
 	// PodNetnsPrefix starts the name of every pod namespace of this node.
 	PodNetnsPrefix string
-	// CNIConflist is the path of the node's conflist; CNIBinDir holds the
-	// plugins; CNICacheDir is libcni's cache.
-	CNIConflist string
+	// CNIConfDir holds the node's network configurations: the first in
+	// lexical order attaches pods (see netConf); until there is one the node
+	// is NotReady. CNIBinDir holds the plugins; CNICacheDir is libcni's
+	// cache.
+	CNIConfDir  string
 	CNIBinDir   string
 	CNICacheDir string
 	// ProbeBinary is the local netpolcheck-probe.
@@ -112,7 +115,6 @@ type Agent struct {
 	cfg    Config
 	client kubernetes.Interface
 	cni    *libcni.CNIConfig
-	conf   *libcni.NetworkConfigList
 	queue  workqueue.TypedRateLimitingInterface[string]
 	lister func(key string) (*corev1.Pod, bool, error)
 
@@ -121,6 +123,10 @@ type Agent struct {
 
 	mu   sync.Mutex
 	pods map[string]*podRuntime // by namespace/name
+
+	// conf is the node's network configuration once found (netConf).
+	confMu sync.Mutex
+	conf   *libcni.NetworkConfigList
 }
 
 // New checks the configuration and returns an agent.
@@ -147,9 +153,8 @@ func New(client kubernetes.Interface, cfg Config) (*Agent, error) {
 	if _, err := os.Stat(cfg.ProbeBinary); err != nil {
 		return nil, fmt.Errorf("node agent: probe binary: %w", err)
 	}
-	conf, err := libcni.ConfListFromFile(cfg.CNIConflist)
-	if err != nil {
-		return nil, fmt.Errorf("node agent: reading CNI conflist: %w", err)
+	if cfg.CNIConfDir == "" {
+		return nil, errors.New("node agent: the CNI configuration directory is required")
 	}
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return nil, fmt.Errorf("node agent: %w", err)
@@ -158,7 +163,6 @@ func New(client kubernetes.Interface, cfg Config) (*Agent, error) {
 		cfg:    cfg,
 		client: client,
 		cni:    libcni.NewCNIConfigWithCacheDir([]string{cfg.CNIBinDir}, cfg.CNICacheDir, nil),
-		conf:   conf,
 		queue:  workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
 		pods:   map[string]*podRuntime{},
 	}, nil

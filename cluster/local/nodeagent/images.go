@@ -24,6 +24,13 @@ const (
 	// BinaryKubeRouter is kube-router, built from its module at the local
 	// cluster's pin.
 	BinaryKubeRouter = "kube-router"
+	// BinaryFlanneld and BinaryFlannelInstallConf are Flannel's flanneld
+	// and install-conf, built from its module at the local cluster's pin.
+	BinaryFlanneld           = "flanneld"
+	BinaryFlannelInstallConf = "flannel-install-conf"
+	// BinarySubnetBridge is the project's netpolcheck-subnet-bridge, the
+	// stand-in for Flannel's CNI plugin.
+	BinarySubnetBridge = "netpolcheck-subnet-bridge"
 )
 
 // image is how the local cluster runs the images of some repositories: the
@@ -87,6 +94,28 @@ func images() []image {
 			repositories: []string{"cloudnativelabs/kube-router"},
 			files:        map[string]string{"/usr/local/bin/kube-router": BinaryKubeRouter},
 			entrypoint:   []string{"/usr/local/bin/kube-router"},
+		},
+		{
+			// ghcr.io/flannel-io/flannel, at the Flannel release the local
+			// cluster builds whatever the tag: flanneld and install-conf (which
+			// its manifest's install-cni init container runs). The tools
+			// flanneld execs (iptables) come from this machine's root.
+			repositories: []string{"flannel-io/flannel"},
+			files: map[string]string{
+				"/opt/bin/flanneld": BinaryFlanneld, "/opt/bin/install-conf": BinaryFlannelInstallConf,
+			},
+			entrypoint: []string{"/opt/bin/flanneld"},
+		},
+		{
+			// ghcr.io/flannel-io/flannel-cni-plugin holds Flannel's CNI plugin
+			// at /flannel, which the local cluster does not build: the
+			// project's netpolcheck-subnet-bridge stands in for it (it
+			// configures the bridge delegate from the node's subnet file as
+			// Flannel's plugin does; docs/local.md). The manifest's init
+			// container copies it (cp from this machine's root) to the node's
+			// /opt/cni/bin/flannel, where the conflist's type flannel finds it.
+			repositories: []string{"flannel-io/flannel-cni-plugin"},
+			files:        map[string]string{"/flannel": BinarySubnetBridge},
 		},
 		{
 			// docker.io/library/busybox: Debian's busybox, its applets

@@ -27,7 +27,8 @@ func TestResolveImage(t *testing.T) {
 	binaries := map[string]string{
 		BinaryAgnhost: "/cache/agnhost", BinaryCoreDNS: "/cache/coredns", BinaryProbe: "/bin/probe",
 		BinaryCLI: "/bin/cli", BinaryCNI: "/bin/cni", BinaryRoutes: "/bin/routes", BinaryEnforcer: "/bin/enforcer",
-		BinaryKubeRouter: "/cache/kube-router",
+		BinaryKubeRouter: "/cache/kube-router", BinaryFlanneld: "/cache/flanneld", BinaryFlannelInstallConf: "/cache/install-conf",
+		BinarySubnetBridge: "/bin/subnet-bridge",
 	}
 	tests := []struct {
 		ref       string
@@ -42,6 +43,8 @@ func TestResolveImage(t *testing.T) {
 			{"/netpolcheck-probe", "/bin/probe"}, {"/netpolcheck-routes", "/bin/routes"}}},
 		{ref: "docker.io/cloudnativelabs/kube-router", wantFiles: []imageFile{{"/usr/local/bin/kube-router", "/cache/kube-router"}}},
 		{ref: "cloudnativelabs/kube-router:v2.9.0", wantFiles: []imageFile{{"/usr/local/bin/kube-router", "/cache/kube-router"}}},
+		{ref: "ghcr.io/flannel-io/flannel:v0.28.10", wantFiles: []imageFile{{"/opt/bin/flanneld", "/cache/flanneld"}, {"/opt/bin/install-conf", "/cache/install-conf"}}},
+		{ref: "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3", wantFiles: []imageFile{{"/flannel", "/bin/subnet-bridge"}}},
 		{ref: "registry.k8s.io/pause:3.10", wantErr: true},
 		{ref: "example.com/other/agnhost-like:1", wantErr: true},
 	}

@@ -125,11 +125,15 @@ func (a *Agent) startPod(ctx context.Context, key string, pod *corev1.Pod) (err 
 	if pod.Spec.HostNetwork {
 		rt.ips = []string{a.cfg.NodeIP}
 	} else {
+		conf, err := a.netConf()
+		if err != nil {
+			return fmt.Errorf("pod %s: %w", key, err)
+		}
 		rt.netns = a.cfg.PodNetnsPrefix + uidShort(pod.UID)
 		if err := netns.Create(rt.netns); err != nil {
 			return err
 		}
-		res, err := a.cni.AddNetworkList(ctx, a.conf, a.runtimeConf(pod, netns.Path(rt.netns)))
+		res, err := a.cni.AddNetworkList(ctx, conf, a.runtimeConf(pod, netns.Path(rt.netns)))
 		if err != nil {
 			return fmt.Errorf("CNI ADD for %s: %w", key, err)
 		}
@@ -380,7 +384,9 @@ func (a *Agent) teardown(ctx context.Context, key string, rt *podRuntime) error 
 	if ns, name, ok := strings.Cut(key, "/"); ok {
 		pod.Namespace, pod.Name = ns, name
 	}
-	if err := a.cni.DelNetworkList(ctx, a.conf, a.runtimeConf(pod, netns.Path(rt.netns))); err != nil {
+	if conf, err := a.netConf(); err != nil {
+		errs = append(errs, fmt.Errorf("CNI DEL for %s: %w", key, err))
+	} else if err := a.cni.DelNetworkList(ctx, conf, a.runtimeConf(pod, netns.Path(rt.netns))); err != nil {
 		errs = append(errs, fmt.Errorf("CNI DEL for %s: %w", key, err))
 	}
 	errs = append(errs, netns.Delete(rt.netns))
