@@ -58,21 +58,7 @@ func TestRealRuns(t *testing.T) {
 			}
 		}
 	}
-	wantFailed := 0
-	for _, c := range none.Cases {
-		needs := needsEnforcement(c)
-		if needs {
-			wantFailed++
-		}
-		switch {
-		case needs && c.State != reports.Failed:
-			t.Errorf("none run: %s denies some cell but %s", c.ID, c.State)
-		case !needs && c.State != reports.Passed:
-			t.Errorf("none run: %s needs no enforcement but %s: %s", c.ID, c.State, firstLine(c.Failure))
-		case needs && !strings.Contains(c.Failure, "the cluster disagrees with the NetworkPolicy API") && !strings.Contains(c.Failure, "stated outcome"):
-			t.Errorf("none run: %s failed without the readable mismatch report: %s", c.ID, firstLine(c.Failure))
-		}
-	}
+	wantFailed := checkFailsWhatNeedsEnforcement(t, none)
 	t.Logf("none profile: %d of %d cases need enforcement and fail", wantFailed, len(none.Cases))
 	checkServiceChecks(t, ref)
 	for _, run := range []*reports.Run{ref, none, kubeRouter} {
@@ -250,6 +236,31 @@ func checkRealComparisonInChromium(t *testing.T, page string, none *reports.Run,
 }
 
 // needsEnforcement reports whether some step of the case expects a denied cell.
+// checkFailsWhatNeedsEnforcement checks a run of a cluster that enforces
+// nothing (the reference enforcer's none profile, Flannel): it fails
+// exactly the cases whose expected tables deny some cell, each with the
+// readable mismatch report, and passes the others. It returns how many
+// cases need enforcement.
+func checkFailsWhatNeedsEnforcement(t *testing.T, run *reports.Run) int {
+	t.Helper()
+	n := 0
+	for _, c := range run.Cases {
+		needs := needsEnforcement(c)
+		if needs {
+			n++
+		}
+		switch {
+		case needs && c.State != reports.Failed:
+			t.Errorf("%s run: %s denies some cell but %s", run.Name, c.ID, c.State)
+		case !needs && c.State != reports.Passed:
+			t.Errorf("%s run: %s needs no enforcement but %s: %s", run.Name, c.ID, c.State, firstLine(c.Failure))
+		case needs && !strings.Contains(c.Failure, "the cluster disagrees with the NetworkPolicy API") && !strings.Contains(c.Failure, "stated outcome"):
+			t.Errorf("%s run: %s failed without the readable mismatch report: %s", run.Name, c.ID, firstLine(c.Failure))
+		}
+	}
+	return n
+}
+
 func needsEnforcement(c reports.Case) bool {
 	for _, s := range c.Steps {
 		if s.Table == nil {
