@@ -119,3 +119,17 @@ func TestSnapshotsExplainEveryFailure(t *testing.T) {
 		}
 	}
 }
+
+// The Flannel snapshot: Flannel enforces nothing, so it fails exactly the
+// cases whose expected tables deny a cell (docs/results/flannel/README.md).
+func TestFlannelSnapshotFailsWhatNeedsEnforcement(t *testing.T) {
+	run := readSnapshot(t, "flannel")
+	n := checkFailsWhatNeedsEnforcement(t, run)
+	if n == 0 || len(run.Cases) == 0 {
+		t.Fatalf("flannel snapshot: %d cases, %d need enforcement", len(run.Cases), n)
+	}
+	if got := countRun(run); got.failed+got.divergent != n || got.incomplete != 0 {
+		t.Errorf("flannel snapshot: %+v, want %d failing or divergent and none incomplete", got, n)
+	}
+	t.Logf("flannel snapshot: %d of %d cases need enforcement and fail", n, len(run.Cases))
+}
