@@ -47,19 +47,7 @@ func hostLinks(t *testing.T) string {
 // CNI's plugin configuration, route agent and enforcer are absent.
 func checkFlannelRuns(t *testing.T, c *local.Cluster, client kubernetes.Interface) {
 	t.Helper()
-	pods, err := client.CoreV1().Pods("kube-flannel").List(context.Background(), metav1.ListOptions{LabelSelector: "app=flannel"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := map[string]bool{}
-	for _, p := range pods.Items {
-		if p.Status.Phase == corev1.PodRunning && podReady(p) {
-			nodes[p.Spec.NodeName] = true
-		}
-	}
-	if len(nodes) != len(c.Nodes) {
-		t.Errorf("Flannel is Running and Ready on %v, want every node", nodes)
-	}
+	expectReadyOnEveryNode(t, c, client, "kube-flannel", "app=flannel", "Flannel")
 	for _, p := range c.Processes {
 		if strings.HasSuffix(p.Name, "/routes") || strings.HasSuffix(p.Name, "/enforcer") {
 			t.Errorf("a reference CNI process runs (%s) beside Flannel", p.Name)

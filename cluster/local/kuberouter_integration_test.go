@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/netpolcheck/netpolcheck/cluster/local"
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
@@ -71,19 +72,7 @@ func TestKubeRouter(t *testing.T) {
 	})
 	ctx := context.Background()
 
-	routers, err := client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-router"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := map[string]bool{}
-	for _, p := range routers.Items {
-		if p.Status.Phase == corev1.PodRunning && podReady(p) {
-			nodes[p.Spec.NodeName] = true
-		}
-	}
-	if len(nodes) != len(c.Nodes) {
-		t.Errorf("kube-router is Running and Ready on %v, want every node", nodes)
-	}
+	expectReadyOnEveryNode(t, c, client, "kube-system", "k8s-app=kube-router", "kube-router")
 	for _, p := range c.Processes {
 		if strings.HasSuffix(p.Name, "/enforcer") {
 			t.Errorf("the reference enforcer runs (%s) beside kube-router", p.Name)
@@ -115,6 +104,25 @@ func TestKubeRouter(t *testing.T) {
 	waitOutcome(t, c, aNetns, b.Status.PodIP, ns+"/b", 20*time.Second, true)
 
 	downLeavesNothing(t, c, name, linksBefore, firewallBefore, "kube-router")
+}
+
+// expectReadyOnEveryNode checks that a DaemonSet's pods (namespace,
+// label selector) are Running and Ready on every node of c.
+func expectReadyOnEveryNode(t *testing.T, c *local.Cluster, client kubernetes.Interface, namespace, selector, what string) {
+	t.Helper()
+	pods, err := client.CoreV1().Pods(namespace).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := map[string]bool{}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && podReady(p) {
+			nodes[p.Spec.NodeName] = true
+		}
+	}
+	if len(nodes) != len(c.Nodes) {
+		t.Errorf("%s is Running and Ready on %v, want every node", what, nodes)
+	}
 }
 
 func podReady(p corev1.Pod) bool {
