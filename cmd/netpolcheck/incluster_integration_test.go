@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/netpolcheck/netpolcheck/cluster/cni"
 	"github.com/netpolcheck/netpolcheck/cluster/kubeconfig"
-	"github.com/netpolcheck/netpolcheck/internal/gobuild"
 	"github.com/netpolcheck/netpolcheck/reports"
 	"github.com/netpolcheck/netpolcheck/suites/compiled"
 )
@@ -37,32 +35,8 @@ func TestInClusterJob(t *testing.T) {
 	}
 	// The project's image on the local cluster is bin/: netpolcheck, the
 	// probe agent, and the compiled suites at /suites, next to /netpolcheck.
-	bin := t.TempDir()
-	if err := gobuild.Commands(bin, "github.com/netpolcheck/netpolcheck/cmd/..."); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range compiled.Suites() {
-		build := exec.Command("go", "test", "-c", "-o", filepath.Join(compiled.DirNextTo(bin), compiled.Binary(s)), "github.com/netpolcheck/netpolcheck/suites/"+s)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("compiling the %s suite: %v\n%s", s, err, out)
-		}
-	}
-	name := fmt.Sprintf("ic%d", os.Getpid())
-	state := filepath.Join(t.TempDir(), "state")
-	netpolcheck := filepath.Join(bin, "netpolcheck")
-	up := exec.Command(netpolcheck, "local", "up", "--name", name, "--state-dir", state, "--nodes", "2")
-	up.Stderr = os.Stderr
-	t.Cleanup(func() {
-		if out, err := exec.Command(netpolcheck, "local", "down", "--name", name, "--state-dir", state).CombinedOutput(); err != nil {
-			t.Errorf("local down: %v\n%s", err, out)
-		}
-	})
-	out, err := up.Output()
-	if err != nil {
-		t.Fatalf("local up: %v", err)
-	}
-	kc := strings.TrimSpace(string(out))
+	netpolcheck := buildWithSuites(t, compiled.Suites()...)
+	_, kc := localUp(t, netpolcheck, "ic")
 	cfg, err := kubeconfig.Load(kc, "")
 	if err != nil {
 		t.Fatal(err)

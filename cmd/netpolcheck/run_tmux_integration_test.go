@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/netpolcheck/netpolcheck/cluster/kubeconfig"
-	"github.com/netpolcheck/netpolcheck/internal/gobuild"
+	"github.com/netpolcheck/netpolcheck/suites/compiled"
 	"github.com/netpolcheck/netpolcheck/suites/framework"
 )
 
@@ -32,31 +32,9 @@ func TestTerminalSessionInterruptsRun(t *testing.T) {
 	if err != nil {
 		t.Skip("needs tmux")
 	}
-	bin := t.TempDir()
-	if err := gobuild.Commands(bin, "github.com/netpolcheck/netpolcheck/cmd/..."); err != nil {
-		t.Fatal(err)
-	}
-	suites := filepath.Join(bin, "suites")
-	build := exec.Command("go", "test", "-c", "-o", filepath.Join(suites, "conformance", "conformance.test"), "github.com/netpolcheck/netpolcheck/suites/conformance")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("compiling the conformance suite: %v\n%s", err, out)
-	}
-	name := fmt.Sprintf("tm%d", os.Getpid())
-	state := filepath.Join(t.TempDir(), "state")
-	netpolcheck := filepath.Join(bin, "netpolcheck")
-	up := exec.Command(netpolcheck, "local", "up", "--name", name, "--state-dir", state, "--nodes", "2")
-	up.Stderr = os.Stderr
-	t.Cleanup(func() {
-		if out, err := exec.Command(netpolcheck, "local", "down", "--name", name, "--state-dir", state).CombinedOutput(); err != nil {
-			t.Errorf("local down: %v\n%s", err, out)
-		}
-	})
-	out, err := up.Output()
-	if err != nil {
-		t.Fatalf("local up: %v", err)
-	}
-	kc := strings.TrimSpace(string(out))
+	netpolcheck := buildWithSuites(t, "conformance")
+	suites := compiled.DirNextTo(filepath.Dir(netpolcheck))
+	name, kc := localUp(t, netpolcheck, "tm")
 
 	session := name
 	reports := t.TempDir()
