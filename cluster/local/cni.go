@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/netpolcheck/netpolcheck/cluster/cni"
+	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/topology"
 )
 
@@ -75,6 +76,17 @@ type cniChoice struct {
 	// once the nodes are ready, and waits for, in order (the same Install
 	// as on kind).
 	installers func(cni.Options) ([]cni.Installer, error)
+}
+
+// toolBuild completes the build options of a CNI's tools module: the
+// cluster's progress, and the Kubernetes binaries' cache unless it names
+// its own.
+func (opts Options) toolBuild(build controlplane.BuildOptions) controlplane.BuildOptions {
+	build.Progress = opts.Progress
+	if build.CacheDir == "" {
+		build.CacheDir = opts.Kube.CacheDir
+	}
+	return build
 }
 
 // cniChoices is the registry of the local cluster's CNI choices.

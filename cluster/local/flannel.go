@@ -48,11 +48,7 @@ func checkFlannelBackend(cniName, backend string) error {
 // buildFlannel builds flanneld and install-conf, the binaries of Flannel's
 // image, and names the stand-in for its CNI plugin image.
 func buildFlannel(ctx context.Context, opts Options) (map[string]string, error) {
-	build := opts.Flannel
-	build.Progress = opts.Progress
-	if build.CacheDir == "" {
-		build.CacheDir = opts.Kube.CacheDir
-	}
+	build := opts.toolBuild(opts.Flannel)
 	flannel, err := controlplane.EnsureFlannel(ctx, build)
 	if err != nil {
 		return nil, err
@@ -68,11 +64,7 @@ func buildFlannel(ctx context.Context, opts Options) (map[string]string, error) 
 // plugins every node has in /opt/cni/bin, as a distribution's
 // containernetworking-plugins package installs them.
 func buildCNIPlugins(ctx context.Context, opts Options) (map[string]string, error) {
-	build := opts.CNIPlugins
-	build.Progress = opts.Progress
-	if build.CacheDir == "" {
-		build.CacheDir = opts.Kube.CacheDir
-	}
+	build := opts.toolBuild(opts.CNIPlugins)
 	return controlplane.EnsureCNIPlugins(ctx, build)
 }
 

@@ -20,11 +20,7 @@ const kubeRouterKubeconfig = "/var/lib/kube-router/kubeconfig"
 
 // buildKubeRouter builds kube-router, the binary of its image.
 func buildKubeRouter(ctx context.Context, opts Options) (map[string]string, error) {
-	build := opts.KubeRouter
-	build.Progress = opts.Progress
-	if build.CacheDir == "" {
-		build.CacheDir = opts.Kube.CacheDir
-	}
+	build := opts.toolBuild(opts.KubeRouter)
 	path, err := controlplane.EnsureKubeRouter(ctx, build)
 	if err != nil {
 		return nil, err
