@@ -8,22 +8,9 @@ import (
 
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/probes/sctp"
+	"github.com/netpolcheck/netpolcheck/probes/sourceport"
 	"github.com/netpolcheck/netpolcheck/probes/wire"
 )
-
-func TestPortSequenceWrapsAround(t *testing.T) {
-	s := &portSequence{next: lastSourcePort - 1}
-	for _, want := range []int{lastSourcePort - 1, lastSourcePort, firstSourcePort, firstSourcePort + 1} {
-		if got := s.take(); got != want {
-			t.Fatalf("took %d, want %d", got, want)
-		}
-	}
-	for range 100 {
-		if p := newPortSequence().take(); p < firstSourcePort || p > lastSourcePort {
-			t.Fatalf("a new sequence starts at %d, outside %d-%d", p, firstSourcePort, lastSourcePort)
-		}
-	}
-}
 
 // Consecutive UDP probes of one prober come from consecutive source ports,
 // skipping one that is taken, so none reuses a recent probe's flow.
@@ -52,7 +39,7 @@ func TestUDPProbesDoNotReuseSourcePorts(t *testing.T) {
 	}()
 	p := New(sctp.Userspace)
 	start := 40000
-	p.udpPorts = &portSequence{next: start}
+	p.udpPorts = sourceport.StartingAt(start)
 	taken, err := net.ListenUDP("udp4", &net.UDPAddr{Port: start + 1})
 	if err != nil {
 		t.Skipf("port %d is in use here: %v", start+1, err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/netpolcheck/netpolcheck/matrix"
 	"github.com/netpolcheck/netpolcheck/probes/sctp"
+	"github.com/netpolcheck/netpolcheck/probes/sourceport"
 	"github.com/netpolcheck/netpolcheck/probes/wire"
 )
 
@@ -45,7 +46,7 @@ const (
 // address answers, with that address as the peer, and Expect is not checked.
 type Prober struct {
 	sctpMode sctp.Mode
-	udpPorts *portSequence
+	udpPorts *sourceport.Sequence
 	// Resolver resolves DNS names; nil uses the system's resolver.
 	Resolver *Resolver
 
@@ -56,7 +57,7 @@ type Prober struct {
 
 // New returns a prober using SCTP implementation mode for SCTP probes.
 func New(mode sctp.Mode) *Prober {
-	return &Prober{sctpMode: mode, udpPorts: newPortSequence()}
+	return &Prober{sctpMode: mode, udpPorts: sourceport.New()}
 }
 
 // Close releases the SCTP stack, waiting for associations still shutting

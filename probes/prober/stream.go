@@ -6,16 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/netpolcheck/netpolcheck/probes/sourceport"
 	"github.com/netpolcheck/netpolcheck/probes/wire"
 )
 
@@ -50,7 +49,7 @@ func exchangeTCP(ctx context.Context, dest netip.AddrPort, req wire.Request) ([]
 // unreachable as ECONNREFUSED. Datagrams answering another request (a late
 // answer to an earlier probe that used the same source port) and, from
 // other addresses, anything that is no answer to this one, are skipped.
-func exchangeUDP(ctx context.Context, dest netip.AddrPort, req wire.Request, ports *portSequence) ([]byte, error) {
+func exchangeUDP(ctx context.Context, dest netip.AddrPort, req wire.Request, ports *sourceport.Sequence) ([]byte, error) {
 	conn, err := listenUDPFor(dest.Addr(), ports)
 	if err != nil {
 		return nil, err
@@ -84,8 +83,8 @@ func exchangeUDP(ctx context.Context, dest netip.AddrPort, req wire.Request, por
 
 // listenUDPFor opens an unconnected UDP socket of addr's family that
 // reports ICMP errors (IP_RECVERR / IPV6_RECVERR), on the next port of ports
-// that is free.
-func listenUDPFor(addr netip.Addr, ports *portSequence) (*net.UDPConn, error) {
+// that is free (see package sourceport for why not a random one).
+func listenUDPFor(addr netip.Addr, ports *sourceport.Sequence) (*net.UDPConn, error) {
 	network, level, option := "udp4", unix.IPPROTO_IP, unix.IP_RECVERR
 	if !addr.Is4() {
 		network, level, option = "udp6", unix.IPPROTO_IPV6, unix.IPV6_RECVERR
@@ -100,59 +99,13 @@ func listenUDPFor(addr netip.Addr, ports *portSequence) (*net.UDPConn, error) {
 		}
 		return nil
 	}}
-	var err error
-	for range maxPortAttempts {
-		var pc net.PacketConn
-		pc, err = lc.ListenPacket(context.Background(), network, ":"+strconv.Itoa(ports.take()))
-		if err == nil {
-			return pc.(*net.UDPConn), nil
-		}
-		if !errors.Is(err, syscall.EADDRINUSE) {
+	return sourceport.Bind(ports, func(port int) (*net.UDPConn, error) {
+		pc, err := lc.ListenPacket(context.Background(), network, ":"+strconv.Itoa(port))
+		if err != nil {
 			return nil, err
 		}
-	}
-	return nil, fmt.Errorf("no free UDP source port in %d tries: %w", maxPortAttempts, err)
-}
-
-// maxPortAttempts bounds the ports tried for one UDP probe's socket.
-const maxPortAttempts = 64
-
-// Source ports of UDP probes: the kernel's default ephemeral range.
-const (
-	firstSourcePort = 32768
-	lastSourcePort  = 60999
-)
-
-// portSequence hands out the UDP probes' source ports in turn, wrapping
-// around at the end of the range, instead of the kernel's random ephemeral
-// port. A probe that drew the source port of a recent probe to the same
-// destination would be, to conntrack, the same flow: a CNI that accepts
-// packets of established flows before it looks at policies (most do) would
-// then let a probe the policies deny through, because an earlier probe on
-// that port was allowed, before the policy took effect. In turn, a port
-// comes back only after every other port of the range was used (by this
-// prober). It is safe for concurrent use.
-type portSequence struct {
-	mu   sync.Mutex
-	next int
-}
-
-// newPortSequence starts the sequence at a random port of the range, so
-// that probers that follow one another (one per batch through kube exec)
-// do not start on the same ports.
-func newPortSequence() *portSequence {
-	return &portSequence{next: firstSourcePort + rand.IntN(lastSourcePort-firstSourcePort+1)}
-}
-
-func (s *portSequence) take() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	port := s.next
-	s.next++
-	if s.next > lastSourcePort {
-		s.next = firstSourcePort
-	}
-	return port
+		return pc.(*net.UDPConn), nil
+	})
 }
 
 // readUDPAnswer reads datagrams until one from dest, or one answering req

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/internal/netns"
 
 	"github.com/netpolcheck/netpolcheck/probes/sctp/packet"
+	"github.com/netpolcheck/netpolcheck/probes/sourceport"
 )
 
 const (
@@ -40,6 +42,7 @@ type endpoint struct {
 	sock   *rawSocket
 	family int
 	ns     *netns.Thread
+	ports  *sourceport.Sequence // client associations' local ports
 
 	mu       sync.Mutex
 	resp     *responder
@@ -58,8 +61,9 @@ type client struct {
 }
 
 // newEndpoint opens the raw socket of family in ns's network namespace and
-// starts the demultiplexer.
-func newEndpoint(ns *netns.Thread, family int) (*endpoint, error) {
+// starts the demultiplexer; client associations take their local ports from
+// ports.
+func newEndpoint(ns *netns.Thread, family int, ports *sourceport.Sequence) (*endpoint, error) {
 	var sock *rawSocket
 	var err error
 	ns.Run(func() { sock, err = openRawSocket(family) })
@@ -72,6 +76,7 @@ func newEndpoint(ns *netns.Thread, family int) (*endpoint, error) {
 		sock:     sock,
 		family:   family,
 		ns:       ns,
+		ports:    ports,
 		resp:     newResponder(secret, randomTag, time.Now),
 		clients:  map[uint16]*client{},
 		handlers: map[uint16]Handler{},
@@ -219,7 +224,7 @@ func (e *endpoint) exchange(ctx context.Context, remote netip.AddrPort, request 
 	var port uint16
 	var release func()
 	var err error
-	e.ns.Run(func() { port, release, err = reservePort(e.family) })
+	e.ns.Run(func() { port, release, err = reservePort(e.family, e.ports) })
 	if err != nil {
 		return nil, err
 	}
@@ -339,16 +344,19 @@ func (e *endpoint) drive(ctx context.Context, a *association, c *client, results
 // refused: an ABORT, or an ICMP destination unreachable.
 var ErrRefused = errors.New("SCTP association refused")
 
-// reservePort picks a local port for a client association by binding a UDP
-// socket to an ephemeral port: the kernel then hands that number to no other
-// socket of this family, so concurrent probe processes in one network
-// namespace never pick the same SCTP port.
-func reservePort(family int) (uint16, func(), error) {
-	network, addr := "udp4", "0.0.0.0:0"
+// reservePort picks a local port for a client association, the next free
+// one of ports (see package sourceport for why not a random one), and
+// reserves it by binding a UDP socket to it: the kernel then hands that
+// number to no other socket of this family, so concurrent probe processes
+// in one network namespace never pick the same SCTP port.
+func reservePort(family int, ports *sourceport.Sequence) (uint16, func(), error) {
+	network, host := "udp4", "0.0.0.0"
 	if family == unix.AF_INET6 {
-		network, addr = "udp6", "[::]:0"
+		network, host = "udp6", "::"
 	}
-	conn, err := net.ListenPacket(network, addr)
+	conn, err := sourceport.Bind(ports, func(port int) (net.PacketConn, error) {
+		return net.ListenPacket(network, net.JoinHostPort(host, strconv.Itoa(port)))
+	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("reserving a local port for SCTP: %w", err)
 	}

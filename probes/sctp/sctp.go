@@ -65,6 +65,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/netpolcheck/netpolcheck/internal/netns"
+	"github.com/netpolcheck/netpolcheck/probes/sourceport"
 )
 
 // Mode selects the SCTP implementation of a Stack.
@@ -85,6 +86,7 @@ const (
 type Stack struct {
 	kernel bool
 	ns     *netns.Thread
+	ports  *sourceport.Sequence // the userspace client associations' local ports
 
 	mu        sync.Mutex
 	endpoints map[int]*endpoint
@@ -92,7 +94,7 @@ type Stack struct {
 
 // NewStack returns a stack for the calling thread's network namespace.
 func NewStack(mode Mode) (*Stack, error) {
-	s := &Stack{endpoints: map[int]*endpoint{}}
+	s := &Stack{endpoints: map[int]*endpoint{}, ports: sourceport.New()}
 	switch mode {
 	case Auto, "":
 		s.kernel = kernelSupported()
@@ -180,7 +182,7 @@ func (s *Stack) endpoint(family int) (*endpoint, error) {
 	if e, ok := s.endpoints[family]; ok {
 		return e, nil
 	}
-	e, err := newEndpoint(s.ns, family)
+	e, err := newEndpoint(s.ns, family, s.ports)
 	if err != nil {
 		return nil, err
 	}
