@@ -23,8 +23,8 @@ import (
 
 // The range ports are taken from: the kernel's default ephemeral range.
 const (
-	First = 32768
-	Last  = 60999
+	firstPort = 32768
+	lastPort  = 60999
 )
 
 // maxAttempts bounds the ports tried for one probe.
@@ -40,7 +40,7 @@ type Sequence struct {
 // follow one another (one per batch through kube exec) do not start on the
 // same ports.
 func New() *Sequence {
-	return StartingAt(First + rand.IntN(Last-First+1))
+	return StartingAt(firstPort + rand.IntN(lastPort-firstPort+1))
 }
 
 // StartingAt starts a sequence at port (tests pin it).
@@ -48,14 +48,14 @@ func StartingAt(port int) *Sequence {
 	return &Sequence{next: port}
 }
 
-// Take returns the next port, wrapping around at the end of the range.
-func (s *Sequence) Take() int {
+// take returns the next port, wrapping around at the end of the range.
+func (s *Sequence) take() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	port := s.next
 	s.next++
-	if s.next > Last {
-		s.next = First
+	if s.next > lastPort {
+		s.next = firstPort
 	}
 	return port
 }
@@ -68,7 +68,7 @@ func Bind[T any](s *Sequence, bind func(port int) (T, error)) (T, error) {
 	var err error
 	for range maxAttempts {
 		var v T
-		v, err = bind(s.Take())
+		v, err = bind(s.take())
 		if err == nil {
 			return v, nil
 		}

@@ -8,15 +8,15 @@ import (
 )
 
 func TestTakeWrapsAround(t *testing.T) {
-	s := StartingAt(Last - 1)
-	for _, want := range []int{Last - 1, Last, First, First + 1} {
-		if got := s.Take(); got != want {
+	s := StartingAt(lastPort - 1)
+	for _, want := range []int{lastPort - 1, lastPort, firstPort, firstPort + 1} {
+		if got := s.take(); got != want {
 			t.Fatalf("took %d, want %d", got, want)
 		}
 	}
 	for range 100 {
-		if p := New().Take(); p < First || p > Last {
-			t.Fatalf("a new sequence starts at %d, outside %d-%d", p, First, Last)
+		if p := New().take(); p < firstPort || p > lastPort {
+			t.Fatalf("a new sequence starts at %d, outside %d-%d", p, firstPort, lastPort)
 		}
 	}
 }
@@ -54,7 +54,7 @@ func TestBind(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("bound %d, want %d", got, tc.want)
 			}
-			if next := s.Take(); next != tc.wantNext {
+			if next := s.take(); next != tc.wantNext {
 				t.Fatalf("next port %d, want %d", next, tc.wantNext)
 			}
 		})
@@ -63,7 +63,7 @@ func TestBind(t *testing.T) {
 
 func allPorts() map[int]bool {
 	m := map[int]bool{}
-	for p := First; p <= Last; p++ {
+	for p := firstPort; p <= lastPort; p++ {
 		m[p] = true
 	}
 	return m
