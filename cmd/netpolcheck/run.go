@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -289,8 +290,9 @@ func runSuites(ctx context.Context, o runOptions, stdout, stderr io.Writer) erro
 	if n, err := saveClusterLogs(context.WithoutCancel(ctx), client, filepath.Join(o.out, "logs")); err != nil {
 		fmt.Fprintf(stderr, "saving the cluster's pods' logs (%d saved): %v\n", n, err)
 	}
-	summary, repErr := writeRunReports(o)
+	run, summary, repErr := writeRunReports(o)
 	if summary != nil {
+		printFailures(stdout, run, failureLines)
 		printRunSummary(stdout, summary, o.out)
 	}
 	repErr = errors.Join(repErr, handOver(o, stdout))
@@ -574,29 +576,82 @@ func isTerminal(w io.Writer) bool {
 }
 
 // writeRunReports turns the run's junit.xml into results.json, summary.md
-// and report.html in the run's directory, and returns the run's counts.
-func writeRunReports(o runOptions) (*reports.RunSummary, error) {
+// and report.html in the run's directory, and returns the run and its
+// counts.
+func writeRunReports(o runOptions) (*reports.Run, *reports.RunSummary, error) {
 	run, err := reports.Load(filepath.Join(o.out, "junit.xml"), o.cfg.CNI)
 	if err != nil {
-		return nil, fmt.Errorf("the run's reports: %w", err)
+		return nil, nil, fmt.Errorf("the run's reports: %w", err)
 	}
 	run.CNI, run.Provider, run.Name = o.cfg.CNI, o.cfg.Provider, o.cfg.CNI
 	if err := run.Write(filepath.Join(o.out, "results.json")); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := os.WriteFile(filepath.Join(o.out, "summary.md"), []byte(reports.Summary(run)), 0o644); err != nil {
-		return nil, fmt.Errorf("writing the summary: %w", err)
+		return nil, nil, fmt.Errorf("writing the summary: %w", err)
 	}
 	cmp := reports.Compare([]*reports.Run{run})
 	page, err := cmp.HTML()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := os.WriteFile(filepath.Join(o.out, "report.html"), []byte(page), 0o644); err != nil {
-		return nil, fmt.Errorf("writing the HTML page: %w", err)
+		return nil, nil, fmt.Errorf("writing the HTML page: %w", err)
 	}
 	summary := cmp.Runs[0]
-	return &summary, nil
+	return run, &summary, nil
+}
+
+// failureLines bounds the lines of each failure message printed at the end
+// of a run: enough for the first wrong cells and the engine's explanation.
+const failureLines = 24
+
+// printFailures prints the failure message of every failed or divergent
+// case without its reachability tables (results.json and the HTML page
+// have them), each cut to maxLines lines, so that a log (a CI job's) shows
+// which cells were wrong and why the engine expected otherwise.
+func printFailures(w io.Writer, run *reports.Run, maxLines int) {
+	for _, c := range run.Cases {
+		if c.State != reports.Failed {
+			continue
+		}
+		lines := withoutTables(strings.Split(strings.TrimRight(c.Failure, "\n"), "\n"))
+		if len(lines) > maxLines {
+			lines = append(lines[:maxLines], fmt.Sprintf("... (%d more lines in results.json)", len(lines)-maxLines))
+		}
+		fmt.Fprintf(w, "--- %s (%s):\n    %s\n", c.ID, caseVerdict(c), strings.Join(lines, "\n    "))
+	}
+}
+
+// withoutTables drops the reachability tables of a failure message: a
+// table starts with a line "expected", "observed" or "diff PORT" and ends
+// at an empty line; the per-port counts ("80/TCP: 6 wrong cells") go too.
+func withoutTables(lines []string) []string {
+	var kept []string
+	inTable := false
+	for _, l := range lines {
+		switch {
+		case l == "expected" || l == "observed" || strings.HasPrefix(l, "diff "):
+			inTable = true
+		case l == "":
+			inTable = false
+		case !inTable && !portCount.MatchString(l):
+			kept = append(kept, l)
+		}
+	}
+	return kept
+}
+
+// portCount matches a failure message's per-port count of wrong cells.
+var portCount = regexp.MustCompile(`^\d+/[A-Z]+: \d+ wrong cells?$`)
+
+// caseVerdict names a failed case's kind: failed, or divergent when only
+// implementation-defined cells were wrong.
+func caseVerdict(c reports.Case) string {
+	if c.Divergent() {
+		return "divergent"
+	}
+	return "failed"
 }
 
 // printRunSummary prints the run's counts, divergences and cells not

@@ -189,12 +189,14 @@ func TestRunReportsAndExitStatus(t *testing.T) {
 		wantFailed int
 		wantDiv    int
 		wantLine   string
+		// wantFailures is what printFailures prints with 2 lines a case.
+		wantFailures string
 	}{
 		{name: "every case passed", junit: junitOf(`<testcase name="[It] recipes R1: deny all [Recipe]" classname="netpolcheck recipes" status="passed" time="1"></testcase>`),
 			wantLine: "1 cases: 1 passed, 0 failed, 0 divergent, 0 incomplete, 0 skipped; 0 cells not probed"},
 		{name: "a failed case", junit: junitOf(`<testcase name="[It] recipes R1: deny all [Recipe]" classname="netpolcheck recipes" status="failed" time="1"><failure message="mismatch" type="failed">x</failure></testcase>` +
 			`<testcase name="[It] recipes R2: deny [Recipe]" classname="netpolcheck recipes" status="passed" time="1"></testcase>`),
-			wantFailed: 1, wantLine: "2 cases: 1 passed, 1 failed, 0 divergent, 0 incomplete, 0 skipped; 0 cells not probed"},
+			wantFailed: 1, wantFailures: "--- recipes R1: deny all (failed):\n    mismatch\n", wantLine: "2 cases: 1 passed, 1 failed, 0 divergent, 0 incomplete, 0 skipped; 0 cells not probed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
@@ -202,7 +204,7 @@ func TestRunReportsAndExitStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			o := runOptions{out: out, cfg: framework.Config{CNI: "reference", Provider: "local"}}
-			summary, err := writeRunReports(o)
+			run, summary, err := writeRunReports(o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -211,6 +213,11 @@ func TestRunReportsAndExitStatus(t *testing.T) {
 			}
 			if got := runStatus(summary, nil); (got == nil) != (tc.wantFailed+tc.wantDiv == 0) {
 				t.Errorf("status %v for %+v", got, summary)
+			}
+			var failures bytes.Buffer
+			printFailures(&failures, run, 2)
+			if got := failures.String(); got != tc.wantFailures {
+				t.Errorf("failures printed %q, want %q", got, tc.wantFailures)
 			}
 			var printed bytes.Buffer
 			printRunSummary(&printed, summary, out)
@@ -222,9 +229,9 @@ func TestRunReportsAndExitStatus(t *testing.T) {
 					t.Errorf("report %s: %v", f, err)
 				}
 			}
-			run, err := reports.Load(filepath.Join(out, "results.json"), "")
-			if err != nil || run.CNI != "reference" || run.Provider != "local" {
-				t.Errorf("results.json: %v, %+v", err, run)
+			written, err := reports.Load(filepath.Join(out, "results.json"), "")
+			if err != nil || written.CNI != "reference" || written.Provider != "local" {
+				t.Errorf("results.json: %v, %+v", err, written)
 			}
 		})
 	}
@@ -284,5 +291,42 @@ func TestDoneFileOfARunThatStopsEarly(t *testing.T) {
 	}
 	if text, _ := os.ReadFile(string(named)); !strings.Contains(string(text), "in-cluster") {
 		t.Errorf("error.txt holds %q", text)
+	}
+}
+
+// A failure message loses its tables, keeps its wrong cells with the
+// engine's explanation, and is cut at the bound.
+func TestPrintFailures(t *testing.T) {
+	failure := strings.Join([]string{
+		`step "deny": the cluster disagrees with the NetworkPolicy API:`,
+		"1 of 4 cells wrong after 3 rounds (1s)",
+		"",
+		"80/TCP: 1 wrong cell",
+		"expected",
+		"80/TCP 1 2",
+		"1 x/a  . X",
+		"observed",
+		"80/TCP 1 2",
+		"1 x/a  . .",
+		"diff 80/TCP 1 2",
+		"1 x/a  . X",
+		"",
+		"x/a -> x/b 80/TCP: expected denied, observed connected (3 attempts: connected x3)",
+		"    x/a -> x/b 80/TCP: denied",
+		"      denied by deny",
+	}, "\n")
+	run := &reports.Run{Cases: []reports.Case{
+		{ID: "recipes/ok", State: reports.Passed},
+		{ID: "conformance/deny", State: reports.Failed, Failure: failure},
+	}}
+	var got bytes.Buffer
+	printFailures(&got, run, 3)
+	want := "--- conformance/deny (failed):\n" +
+		`    step "deny": the cluster disagrees with the NetworkPolicy API:` + "\n" +
+		"    1 of 4 cells wrong after 3 rounds (1s)\n" +
+		"    x/a -> x/b 80/TCP: expected denied, observed connected (3 attempts: connected x3)\n" +
+		"    ... (2 more lines in results.json)\n"
+	if got.String() != want {
+		t.Errorf("printed\n%s\nwant\n%s", got.String(), want)
 	}
 }

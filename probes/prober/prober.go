@@ -46,7 +46,7 @@ const (
 // address answers, with that address as the peer, and Expect is not checked.
 type Prober struct {
 	sctpMode sctp.Mode
-	udpPorts *sourceport.Sequence
+	udpPorts *sourceport.Chooser
 	// Resolver resolves DNS names; nil uses the system's resolver.
 	Resolver *Resolver
 

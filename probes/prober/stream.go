@@ -49,8 +49,8 @@ func exchangeTCP(ctx context.Context, dest netip.AddrPort, req wire.Request) ([]
 // unreachable as ECONNREFUSED. Datagrams answering another request (a late
 // answer to an earlier probe that used the same source port) and, from
 // other addresses, anything that is no answer to this one, are skipped.
-func exchangeUDP(ctx context.Context, dest netip.AddrPort, req wire.Request, ports *sourceport.Sequence) ([]byte, error) {
-	conn, err := listenUDPFor(dest.Addr(), ports)
+func exchangeUDP(ctx context.Context, dest netip.AddrPort, req wire.Request, ports *sourceport.Chooser) ([]byte, error) {
+	conn, err := listenUDPFor(dest, ports)
 	if err != nil {
 		return nil, err
 	}
@@ -81,12 +81,12 @@ func exchangeUDP(ctx context.Context, dest netip.AddrPort, req wire.Request, por
 	}
 }
 
-// listenUDPFor opens an unconnected UDP socket of addr's family that
-// reports ICMP errors (IP_RECVERR / IPV6_RECVERR), on the next port of ports
-// that is free (see package sourceport for why not a random one).
-func listenUDPFor(addr netip.Addr, ports *sourceport.Sequence) (*net.UDPConn, error) {
+// listenUDPFor opens an unconnected UDP socket of dest's family that
+// reports ICMP errors (IP_RECVERR / IPV6_RECVERR), on the source port ports
+// chooses for dest (see package sourceport for why not a random one).
+func listenUDPFor(dest netip.AddrPort, ports *sourceport.Chooser) (*net.UDPConn, error) {
 	network, level, option := "udp4", unix.IPPROTO_IP, unix.IP_RECVERR
-	if !addr.Is4() {
+	if !dest.Addr().Is4() {
 		network, level, option = "udp6", unix.IPPROTO_IPV6, unix.IPV6_RECVERR
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
@@ -99,7 +99,7 @@ func listenUDPFor(addr netip.Addr, ports *sourceport.Sequence) (*net.UDPConn, er
 		}
 		return nil
 	}}
-	return sourceport.Bind(ports, func(port int) (*net.UDPConn, error) {
+	return sourceport.Bind(ports, sourceport.Key{Protocol: "UDP", Dest: dest}, func(port int) (*net.UDPConn, error) {
 		pc, err := lc.ListenPacket(context.Background(), network, ":"+strconv.Itoa(port))
 		if err != nil {
 			return nil, err

@@ -42,7 +42,7 @@ type endpoint struct {
 	sock   *rawSocket
 	family int
 	ns     *netns.Thread
-	ports  *sourceport.Sequence // client associations' local ports
+	ports  *sourceport.Chooser // client associations' local ports
 
 	mu       sync.Mutex
 	resp     *responder
@@ -63,7 +63,7 @@ type client struct {
 // newEndpoint opens the raw socket of family in ns's network namespace and
 // starts the demultiplexer; client associations take their local ports from
 // ports.
-func newEndpoint(ns *netns.Thread, family int, ports *sourceport.Sequence) (*endpoint, error) {
+func newEndpoint(ns *netns.Thread, family int, ports *sourceport.Chooser) (*endpoint, error) {
 	var sock *rawSocket
 	var err error
 	ns.Run(func() { sock, err = openRawSocket(family) })
@@ -224,7 +224,7 @@ func (e *endpoint) exchange(ctx context.Context, remote netip.AddrPort, request 
 	var port uint16
 	var release func()
 	var err error
-	e.ns.Run(func() { port, release, err = reservePort(e.family, e.ports) })
+	e.ns.Run(func() { port, release, err = reservePort(e.family, remote, e.ports) })
 	if err != nil {
 		return nil, err
 	}
@@ -344,17 +344,17 @@ func (e *endpoint) drive(ctx context.Context, a *association, c *client, results
 // refused: an ABORT, or an ICMP destination unreachable.
 var ErrRefused = errors.New("SCTP association refused")
 
-// reservePort picks a local port for a client association, the next free
-// one of ports (see package sourceport for why not a random one), and
+// reservePort picks a local port for a client association to remote, the
+// one ports chooses (see package sourceport for why not a random one), and
 // reserves it by binding a UDP socket to it: the kernel then hands that
 // number to no other socket of this family, so concurrent probe processes
 // in one network namespace never pick the same SCTP port.
-func reservePort(family int, ports *sourceport.Sequence) (uint16, func(), error) {
+func reservePort(family int, remote netip.AddrPort, ports *sourceport.Chooser) (uint16, func(), error) {
 	network, host := "udp4", "0.0.0.0"
 	if family == unix.AF_INET6 {
 		network, host = "udp6", "::"
 	}
-	conn, err := sourceport.Bind(ports, func(port int) (net.PacketConn, error) {
+	conn, err := sourceport.Bind(ports, sourceport.Key{Protocol: "SCTP", Dest: remote}, func(port int) (net.PacketConn, error) {
 		return net.ListenPacket(network, net.JoinHostPort(host, strconv.Itoa(port)))
 	})
 	if err != nil {

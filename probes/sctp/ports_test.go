@@ -1,7 +1,7 @@
 package sctp
 
 import (
-	"net"
+	"net/netip"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -9,30 +9,30 @@ import (
 	"github.com/netpolcheck/netpolcheck/probes/sourceport"
 )
 
-// Client associations take their local ports in turn, skipping a port in
-// use, so that no association reuses a recent one's conntrack entry (random
-// ports did: a CNI accepting established flows then let denied probes in).
-func TestClientPortsAreTakenInTurn(t *testing.T) {
-	start := 40100
-	taken, err := net.ListenUDP("udp4", &net.UDPAddr{Port: start + 1})
-	if err != nil {
-		t.Skipf("port %d is in use here: %v", start+1, err)
-	}
-	defer taken.Close()
-	ports := sourceport.StartingAt(start)
-	var got []uint16
-	for range 3 {
-		port, release, err := reservePort(unix.AF_INET, ports)
+// Client associations to one remote never share a local port: each takes
+// the one package sourceport chooses, so that none reuses a recent one's
+// conntrack entry (random ports did: a CNI accepting established flows then
+// let denied probes in). The port stays reserved until released.
+func TestClientPortsAreNotReused(t *testing.T) {
+	remote := netip.MustParseAddrPort("10.0.0.7:80")
+	ports := sourceport.New()
+	seen := map[uint16]bool{}
+	for range 5 {
+		port, release, err := reservePort(unix.AF_INET, remote, ports)
 		if err != nil {
 			t.Fatal(err)
 		}
-		release()
-		got = append(got, port)
-	}
-	want := []uint16{uint16(start), uint16(start + 2), uint16(start + 3)}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("local ports %v, want %v (port %d was taken)", got, want, start+1)
+		if seen[port] || port < 32768 || port > 60999 {
+			release()
+			t.Fatalf("local port %d: already used %v, or outside 32768-60999", port, seen)
 		}
+		seen[port] = true
+		second, releaseSecond, err := reservePort(unix.AF_INET, remote, ports)
+		release()
+		if err != nil {
+			t.Fatalf("a second reservation while %d is held: %v", port, err)
+		}
+		releaseSecond()
+		seen[second] = true
 	}
 }

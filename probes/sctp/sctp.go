@@ -86,7 +86,7 @@ const (
 type Stack struct {
 	kernel bool
 	ns     *netns.Thread
-	ports  *sourceport.Sequence // the userspace client associations' local ports
+	ports  *sourceport.Chooser // the userspace client associations' local ports
 
 	mu        sync.Mutex
 	endpoints map[int]*endpoint
