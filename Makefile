@@ -47,14 +47,14 @@ echo "results: $(2)/junit.xml $(2)/results.json $(2)/summary.md"; \
 exit $$status
 endef
 
-.PHONY: all build test vet bench fuzz clean run run-installed run-kube-exec
+.PHONY: all build test vet bench fuzz clean run run-installed run-kube-exec pins
 
 all: build
 
 # build also compiles the suites (go test -c) into $(BIN)/suites/SUITE/SUITE.test,
 # where `netpolcheck run` finds them next to bin/netpolcheck.
 COMPILED_SUITES ?= recipes conformance generated
-build:
+build: pins
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 	@for s in $(COMPILED_SUITES); do CGO_ENABLED=0 $(GO) test -c -trimpath -o $(BIN)/suites/$$s/$$s.test ./suites/$$s || exit 1; done
 
@@ -97,20 +97,31 @@ run: build
 		$(if $(LABEL_FILTER),--label-filter '$(LABEL_FILTER)') $(if $(CONVERGENCE),--convergence $(CONVERGENCE)) \
 		$(if $(filter none,$(EXTERNAL_HOSTS)),--no-external-hosts) --out $(OUT)
 
-# run-installed is `netpolcheck run --kubeconfig` from a netpolcheck that
-# `go install` put into a temporary GOBIN outside the repository, with the
-# compiled suites of `make build` next to it, run from another temporary
-# directory against the local cluster's kubeconfig (probes through kube
-# exec). Only the recipes suite, to stay short: the run itself took 24 s
-# here, warm (29 cases: 26 passed, the 3 about external hosts incomplete).
+# run-installed runs netpolcheck as a user without a checkout would: the
+# commands that `go install ./cmd/...` put into a temporary GOBIN outside the
+# repository, with the compiled suites of `make build` next to them, run
+# from another temporary directory, first `netpolcheck run --local` (the
+# pinned tools modules come from the binary, package toolpins), then
+# `netpolcheck run --kubeconfig` against the local cluster (probes through
+# kube exec). Only the recipes suite, to stay short.
 run-installed: build
 	@gobin=$$(mktemp -d) && elsewhere=$$(mktemp -d) && out=$(abspath $(OUT)) || exit 1; \
 	trap '$(BIN)/netpolcheck local down >/dev/null; rm -rf "$$gobin" "$$elsewhere"' EXIT INT TERM; \
-	GOBIN=$$gobin CGO_ENABLED=0 $(GO) install ./cmd/netpolcheck && cp -R $(BIN)/suites "$$gobin/" || exit 1; \
+	GOBIN=$$gobin CGO_ENABLED=0 $(GO) install -trimpath ./cmd/... && cp -R $(BIN)/suites "$$gobin/" || exit 1; \
+	start=$$(date +%s); \
+	(cd "$$elsewhere" && "$$gobin/netpolcheck" run --local --suites recipes --name $(RUN_NAME)-installed-local --out "$$out/local") || exit 1; \
+	echo "run-installed: netpolcheck run --local from $$gobin took $$(( $$(date +%s) - start ))s"; \
 	kubeconfig=$$($(BIN)/netpolcheck local up --nodes 2) || exit 1; \
 	start=$$(date +%s); \
-	(cd "$$elsewhere" && "$$gobin/netpolcheck" run --kubeconfig "$$kubeconfig" --suites recipes --name $(RUN_NAME)-installed --out "$$out"); status=$$?; \
-	echo "run-installed: netpolcheck run from $$gobin took $$(( $$(date +%s) - start ))s"; exit $$status
+	(cd "$$elsewhere" && "$$gobin/netpolcheck" run --kubeconfig "$$kubeconfig" --suites recipes --name $(RUN_NAME)-installed --out "$$out/kubeconfig"); status=$$?; \
+	echo "run-installed: netpolcheck run --kubeconfig from $$gobin took $$(( $$(date +%s) - start ))s"; exit $$status
+
+# pins copies the tools modules of cluster/local into the package that
+# embeds them (cluster/local/toolpins), so that an installed netpolcheck
+# builds the pinned binaries without a checkout; build does it first.
+pins:
+	@for d in cluster/local/*bin; do n=$$(basename $$d); mkdir -p cluster/local/toolpins/pins/$$n; \
+		for f in go.mod go.sum tools.go; do cp $$d/$$f cluster/local/toolpins/pins/$$n/$$f.txt || exit 1; done; done
 
 # run-kube-exec is the main job as on any other cluster: the local cluster
 # brought up, the suites run against its kubeconfig with the existing-cluster

@@ -20,6 +20,7 @@ import (
 	"github.com/netpolcheck/netpolcheck/cluster/local/controlplane"
 	"github.com/netpolcheck/netpolcheck/cluster/local/egress"
 	"github.com/netpolcheck/netpolcheck/cluster/local/nodeagent"
+	"github.com/netpolcheck/netpolcheck/cluster/local/toolpins"
 	"github.com/netpolcheck/netpolcheck/reference-cni/enforcer"
 	"github.com/netpolcheck/netpolcheck/reference-cni/kubeclient"
 )
@@ -63,15 +64,15 @@ func localUpOptions(args []string, stderr io.Writer) (local.Options, error) {
 	fs.StringVar(&opts.NodeDomain, "node-domain", "", "name the nodes nodeN.DOMAIN (such as invalid: names that resolve nowhere)")
 	fs.StringVar(&opts.StateDir, "state-dir", "", "state directory (default "+local.DefaultStateRoot+"/NAME)")
 	fs.StringVar(&opts.BinDir, "bin-dir", "", "directory of the netpolcheck binaries (default: this executable's)")
-	fs.StringVar(&opts.Kube.SourceDir, "kube-source", "", "the Kubernetes tools module (default: cluster/local/kubebin of this checkout)")
+	fs.StringVar(&opts.Kube.SourceDir, "kube-source", "", "the Kubernetes tools module (default: the pinned cluster/local/kubebin this executable carries)")
 	fs.StringVar(&opts.Kube.PrebuiltDir, "kube-bin-dir", os.Getenv(controlplane.EnvPrebuiltDir), "prebuilt kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy")
-	fs.StringVar(&opts.CoreDNS.SourceDir, "coredns-source", "", "the CoreDNS tools module (default: cluster/local/corednsbin of this checkout)")
+	fs.StringVar(&opts.CoreDNS.SourceDir, "coredns-source", "", "the CoreDNS tools module (default: the pinned cluster/local/corednsbin this executable carries)")
 	fs.StringVar(&opts.CoreDNS.PrebuiltDir, "coredns-bin-dir", os.Getenv(controlplane.EnvCoreDNSPrebuiltDir), "a directory with a prebuilt coredns")
-	fs.StringVar(&opts.KubeRouter.SourceDir, "kube-router-source", "", "with --cni kube-router: the kube-router tools module (default: cluster/local/kuberouterbin of this checkout)")
+	fs.StringVar(&opts.KubeRouter.SourceDir, "kube-router-source", "", "with --cni kube-router: the kube-router tools module (default: the pinned cluster/local/kuberouterbin this executable carries)")
 	fs.StringVar(&opts.KubeRouter.PrebuiltDir, "kube-router-bin-dir", os.Getenv(controlplane.EnvKubeRouterPrebuiltDir), "with --cni kube-router: a directory with a prebuilt kube-router")
-	fs.StringVar(&opts.Flannel.SourceDir, "flannel-source", "", "with --cni flannel or flannel-kube-router: the Flannel tools module (default: cluster/local/flannelbin of this checkout)")
+	fs.StringVar(&opts.Flannel.SourceDir, "flannel-source", "", "with --cni flannel or flannel-kube-router: the Flannel tools module (default: the pinned cluster/local/flannelbin this executable carries)")
 	fs.StringVar(&opts.Flannel.PrebuiltDir, "flannel-bin-dir", os.Getenv(controlplane.EnvFlannelPrebuiltDir), "with --cni flannel or flannel-kube-router: a directory with prebuilt flanneld and install-conf")
-	fs.StringVar(&opts.CNIPlugins.SourceDir, "cni-plugins-source", "", "with --cni flannel or flannel-kube-router: the CNI plugins tools module (default: cluster/local/cnipluginsbin of this checkout)")
+	fs.StringVar(&opts.CNIPlugins.SourceDir, "cni-plugins-source", "", "with --cni flannel or flannel-kube-router: the CNI plugins tools module (default: the pinned cluster/local/cnipluginsbin this executable carries)")
 	fs.StringVar(&opts.CNIPlugins.PrebuiltDir, "cni-plugins-bin-dir", os.Getenv(controlplane.EnvCNIPluginsPrebuiltDir), "with --cni flannel or flannel-kube-router: a directory with prebuilt bridge, host-local, portmap and loopback plugins")
 	fs.StringVar(&opts.FlannelBackend, "flannel-backend", "", "with --cni flannel or flannel-kube-router: Flannel's backend, vxlan (the manifest's) or host-gw")
 	fs.StringVar(&opts.Agnhost.PrebuiltDir, "agnhost-bin-dir", os.Getenv(controlplane.EnvAgnhostPrebuiltDir), "a directory with a prebuilt agnhost (default: built from --kube-source)")
@@ -114,8 +115,9 @@ func localCNIOptions(opts *local.Options, profile string, delay time.Duration) e
 	return nil
 }
 
-// localDefaults finds the binaries next to this executable and the
-// Kubernetes and CoreDNS tools modules in the checkout they were built from.
+// localDefaults finds the binaries next to this executable and writes the
+// tools modules this executable carries into the cache, for whichever the
+// flags do not give.
 func localDefaults(opts *local.Options) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -125,60 +127,43 @@ func localDefaults(opts *local.Options) error {
 		opts.BinDir = filepath.Dir(exe)
 	}
 	toolModules := []toolModule{
-		{"kubebin", &opts.Kube, "--kube-source or --kube-bin-dir"},
-		{"corednsbin", &opts.CoreDNS, "--coredns-source or --coredns-bin-dir"},
-		{"kubebin", &opts.Agnhost, "--kube-source or --agnhost-bin-dir"},
+		{"kubebin", &opts.Kube},
+		{"corednsbin", &opts.CoreDNS},
+		{"kubebin", &opts.Agnhost},
 	}
 	if opts.CNI == local.CNIKubeRouter || opts.CNI == local.CNIFlannelKubeRouter {
-		toolModules = append(toolModules, toolModule{"kuberouterbin", &opts.KubeRouter, "--kube-router-source or --kube-router-bin-dir"})
+		toolModules = append(toolModules, toolModule{"kuberouterbin", &opts.KubeRouter})
 	}
 	if opts.CNI == local.CNIFlannel || opts.CNI == local.CNIFlannelKubeRouter {
-		toolModules = append(toolModules,
-			toolModule{"flannelbin", &opts.Flannel, "--flannel-source or --flannel-bin-dir"},
-			toolModule{"cnipluginsbin", &opts.CNIPlugins, "--cni-plugins-source or --cni-plugins-bin-dir"})
+		toolModules = append(toolModules, toolModule{"flannelbin", &opts.Flannel}, toolModule{"cnipluginsbin", &opts.CNIPlugins})
 	}
 	for _, tools := range toolModules {
 		if tools.opts.SourceDir != "" || tools.opts.PrebuiltDir != "" {
 			continue
 		}
-		if tools.opts.SourceDir = findToolsModule(tools.name, filepath.Dir(exe), mustGetwd()); tools.opts.SourceDir == "" {
-			return usageError{fmt.Errorf("cannot find cluster/local/%s: run from the netpolcheck checkout, or give %s", tools.name, tools.flag)}
+		if tools.opts.SourceDir, err = toolsModuleDir(tools.name, tools.opts.CacheDir); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // toolModule is a tools module of cluster/local (name) that builds what
-// opts say, unless flag gives it or a prebuilt directory.
+// opts say, unless a flag gives it or a prebuilt directory.
 type toolModule struct {
 	name string
 	opts *controlplane.BuildOptions
-	flag string
 }
 
-// findToolsModule looks for cluster/local/NAME in the starting directories
-// and their parents.
-func findToolsModule(name string, starts ...string) string {
-	for _, start := range starts {
-		for dir := start; ; dir = filepath.Dir(dir) {
-			candidate := filepath.Join(dir, "cluster", "local", name)
-			if _, err := os.Stat(filepath.Join(candidate, "go.mod")); err == nil {
-				return candidate
-			}
-			if dir == filepath.Dir(dir) {
-				break
-			}
-		}
-	}
-	return ""
-}
-
-func mustGetwd() string {
-	wd, err := os.Getwd()
+// toolsModuleDir returns a directory holding the tools module name: the
+// copy this executable carries (package toolpins), written into the cache
+// (cacheDir, or the default one), so that no source checkout is needed.
+func toolsModuleDir(name, cacheDir string) (string, error) {
+	root, err := controlplane.CacheRoot(cacheDir)
 	if err != nil {
-		return "/"
+		return "", err
 	}
-	return wd
+	return toolpins.Dir(root, name)
 }
 
 func runLocalDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,7 +35,7 @@ func runUpstreamE2E(ctx context.Context, args []string, stdout, stderr io.Writer
 	timeout := fs.Duration("timeout", 90*time.Minute, "the whole run's time limit")
 	procs := fs.Int("procs", 4, "parallel Ginkgo processes (1: e2e.test runs alone, without the Ginkgo CLI)")
 	var build controlplane.BuildOptions
-	fs.StringVar(&build.SourceDir, "kube-source", "", "the Kubernetes tools module that pins the release (default: cluster/local/kubebin of this checkout)")
+	fs.StringVar(&build.SourceDir, "kube-source", "", "the Kubernetes tools module that pins the release (default: the pinned one this executable carries)")
 	fs.StringVar(&build.PrebuiltDir, "e2e-bin-dir", os.Getenv(controlplane.EnvE2EPrebuiltDir), "a directory with a prebuilt e2e.test of the pinned release")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: netpolcheck upstream-e2e [flags]\n\n"+
@@ -49,12 +48,9 @@ func runUpstreamE2E(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	if build.SourceDir == "" && build.PrebuiltDir == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("locating this executable: %w", err)
-		}
-		if build.SourceDir = findToolsModule("kubebin", filepath.Dir(exe), mustGetwd()); build.SourceDir == "" {
-			return usageError{errors.New("cannot find cluster/local/kubebin: run from the netpolcheck checkout, or give --kube-source or --e2e-bin-dir")}
+		var err error
+		if build.SourceDir, err = toolsModuleDir("kubebin", ""); err != nil {
+			return err
 		}
 	}
 	if err := required(map[string]string{"kubeconfig": *kubeconfigPath}); err != nil {
