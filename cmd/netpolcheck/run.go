@@ -292,7 +292,7 @@ func runSuites(ctx context.Context, o runOptions, stdout, stderr io.Writer) erro
 	}
 	run, summary, repErr := writeRunReports(o)
 	if summary != nil {
-		printFailures(stdout, run, failureLines)
+		printFailures(stdout, run, failureLines, failureCases)
 		printRunSummary(stdout, summary, o.out)
 	}
 	repErr = errors.Join(repErr, handOver(o, stdout))
@@ -603,23 +603,38 @@ func writeRunReports(o runOptions) (*reports.Run, *reports.RunSummary, error) {
 }
 
 // failureLines bounds the lines of each failure message printed at the end
-// of a run: enough for the first wrong cells and the engine's explanation.
-const failureLines = 24
+// of a run: enough for the first wrong cells and the engine's explanation;
+// failureCases bounds the cases printed (a CNI that enforces nothing fails
+// hundreds).
+const (
+	failureLines = 24
+	failureCases = 10
+)
 
 // printFailures prints the failure message of every failed or divergent
 // case without its reachability tables (results.json and the HTML page
-// have them), each cut to maxLines lines, so that a log (a CI job's) shows
-// which cells were wrong and why the engine expected otherwise.
-func printFailures(w io.Writer, run *reports.Run, maxLines int) {
+// have them), each cut to maxLines lines, the first maxCases cases only, so
+// that a log (a CI job's) shows which cells were wrong and why the engine
+// expected otherwise.
+func printFailures(w io.Writer, run *reports.Run, maxLines, maxCases int) {
+	printed, failed := 0, 0
 	for _, c := range run.Cases {
 		if c.State != reports.Failed {
 			continue
 		}
+		failed++
+		if printed == maxCases {
+			continue
+		}
+		printed++
 		lines := withoutTables(strings.Split(strings.TrimRight(c.Failure, "\n"), "\n"))
 		if len(lines) > maxLines {
 			lines = append(lines[:maxLines], fmt.Sprintf("... (%d more lines in results.json)", len(lines)-maxLines))
 		}
 		fmt.Fprintf(w, "--- %s (%s):\n    %s\n", c.ID, caseVerdict(c), strings.Join(lines, "\n    "))
+	}
+	if failed > printed {
+		fmt.Fprintf(w, "--- and %d more failed or divergent cases (summary.md names them, results.json has their cells)\n", failed-printed)
 	}
 }
 

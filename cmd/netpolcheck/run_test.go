@@ -215,7 +215,7 @@ func TestRunReportsAndExitStatus(t *testing.T) {
 				t.Errorf("status %v for %+v", got, summary)
 			}
 			var failures bytes.Buffer
-			printFailures(&failures, run, 2)
+			printFailures(&failures, run, 2, 10)
 			if got := failures.String(); got != tc.wantFailures {
 				t.Errorf("failures printed %q, want %q", got, tc.wantFailures)
 			}
@@ -295,7 +295,8 @@ func TestDoneFileOfARunThatStopsEarly(t *testing.T) {
 }
 
 // A failure message loses its tables, keeps its wrong cells with the
-// engine's explanation, and is cut at the bound.
+// engine's explanation, and is cut at the bound; cases past their bound are
+// counted.
 func TestPrintFailures(t *testing.T) {
 	failure := strings.Join([]string{
 		`step "deny": the cluster disagrees with the NetworkPolicy API:`,
@@ -318,14 +319,16 @@ func TestPrintFailures(t *testing.T) {
 	run := &reports.Run{Cases: []reports.Case{
 		{ID: "recipes/ok", State: reports.Passed},
 		{ID: "conformance/deny", State: reports.Failed, Failure: failure},
+		{ID: "conformance/other", State: reports.Failed, Failure: failure},
 	}}
 	var got bytes.Buffer
-	printFailures(&got, run, 3)
+	printFailures(&got, run, 3, 1)
 	want := "--- conformance/deny (failed):\n" +
 		`    step "deny": the cluster disagrees with the NetworkPolicy API:` + "\n" +
 		"    1 of 4 cells wrong after 3 rounds (1s)\n" +
 		"    x/a -> x/b 80/TCP: expected denied, observed connected (3 attempts: connected x3)\n" +
-		"    ... (2 more lines in results.json)\n"
+		"    ... (2 more lines in results.json)\n" +
+		"--- and 1 more failed or divergent cases (summary.md names them, results.json has their cells)\n"
 	if got.String() != want {
 		t.Errorf("printed\n%s\nwant\n%s", got.String(), want)
 	}
