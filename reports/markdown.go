@@ -151,7 +151,7 @@ func (c *Comparison) failureDetails() []string {
 				continue
 			}
 			fmt.Fprintf(&b, "**%s**: %s %s\n\n", cellText(c.Runs[j].Name), outcomeSymbol(res.Outcome), res.Outcome)
-			for _, d := range detailsOf(res.Case) {
+			for _, d := range detailsOf(res.Case, true) {
 				if d.Title != "" {
 					b.WriteString(d.Title + "\n\n")
 				}
@@ -230,13 +230,13 @@ type detail struct {
 }
 
 // detailsOf describes why a case failed: for every step with wrong or
-// unprobed cells, its diff grids and mismatches with their explanations; when no step says
-// more, the failure message.
-func detailsOf(c *Case) []detail {
+// unprobed cells, its diff grids (when grids) and mismatches with their
+// explanations; when no step says more, the failure message.
+func detailsOf(c *Case, grids bool) []detail {
 	var out []detail
 	for _, s := range c.Steps {
 		var text strings.Builder
-		if s.Table != nil {
+		if grids && s.Table != nil {
 			grids, err := s.Table.DiffGrids()
 			if err != nil {
 				grids = fmt.Sprintf("(truth tables unreadable: %v)\n", err)
@@ -265,6 +265,22 @@ func detailsOf(c *Case) []detail {
 		out = append(out, detail{Text: c.Failure})
 	}
 	return out
+}
+
+// WrongCells describes why a case failed without its truth tables: for
+// every step with wrong cells, a line that counts them, then each recorded
+// wrong cell (the first MaxMismatches of the step) with the engine's
+// explanation; when no step says more (pods never ready, a transport
+// error), the failure message.
+func WrongCells(c *Case) string {
+	var b strings.Builder
+	for _, d := range detailsOf(c, false) {
+		if d.Title != "" {
+			b.WriteString(d.Title + "\n")
+		}
+		b.WriteString(d.Text)
+	}
+	return b.String()
 }
 
 // plural renders "1 round", "2 rounds".

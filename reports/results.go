@@ -119,6 +119,15 @@ func (c Case) Divergent() bool {
 	return c.State == Failed && c.ImplementationDefined() && c.OnlyImplementationDefinedMismatches()
 }
 
+// FailureKind names how a failed case failed: Divergent when only
+// implementation-defined cells were wrong, else Failed.
+func (c Case) FailureKind() string {
+	if c.Divergent() {
+		return Divergent
+	}
+	return Failed
+}
+
 // MaxMismatches bounds the wrong cells a step records one by one, with their
 // explanations; its Table still holds every cell.
 const MaxMismatches = 10

@@ -66,11 +66,7 @@ func Summary(r *Run) string {
 	if len(failed) > 0 {
 		fmt.Fprintf(&b, "\n## Failed cases (%d)\n\n", len(failed))
 		for _, c := range failed {
-			kind := "failed"
-			if c.Divergent() {
-				kind = "divergent"
-			}
-			fmt.Fprintf(&b, "- `%s` %s (%s): %s\n", c.ID, cellText(c.Name), kind, cellText(firstLine(c.Failure)))
+			fmt.Fprintf(&b, "- `%s` %s (%s): %s\n", c.ID, cellText(c.Name), c.FailureKind(), cellText(firstLine(c.Failure)))
 		}
 	}
 	var incomplete []Case

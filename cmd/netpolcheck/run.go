@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -611,11 +610,11 @@ const (
 	failureCases = 10
 )
 
-// printFailures prints the failure message of every failed or divergent
-// case without its reachability tables (results.json and the HTML page
-// have them), each cut to maxLines lines, the first maxCases cases only, so
-// that a log (a CI job's) shows which cells were wrong and why the engine
-// expected otherwise.
+// printFailures prints why every failed or divergent case failed, without
+// its truth tables (results.json and the HTML page have them; see
+// reports.WrongCells), each cut to maxLines lines, the first maxCases cases
+// only, so that a log (a CI job's) shows which cells were wrong and why the
+// engine expected otherwise.
 func printFailures(w io.Writer, run *reports.Run, maxLines, maxCases int) {
 	printed, failed := 0, 0
 	for _, c := range run.Cases {
@@ -627,46 +626,15 @@ func printFailures(w io.Writer, run *reports.Run, maxLines, maxCases int) {
 			continue
 		}
 		printed++
-		lines := withoutTables(strings.Split(strings.TrimRight(c.Failure, "\n"), "\n"))
+		lines := strings.Split(strings.TrimRight(reports.WrongCells(&c), "\n"), "\n")
 		if len(lines) > maxLines {
 			lines = append(lines[:maxLines], fmt.Sprintf("... (%d more lines in results.json)", len(lines)-maxLines))
 		}
-		fmt.Fprintf(w, "--- %s (%s):\n    %s\n", c.ID, caseVerdict(c), strings.Join(lines, "\n    "))
+		fmt.Fprintf(w, "--- %s (%s):\n    %s\n", c.ID, c.FailureKind(), strings.Join(lines, "\n    "))
 	}
 	if failed > printed {
 		fmt.Fprintf(w, "--- and %d more failed or divergent cases (summary.md names them, results.json has their cells)\n", failed-printed)
 	}
-}
-
-// withoutTables drops the reachability tables of a failure message: a
-// table starts with a line "expected", "observed" or "diff PORT" and ends
-// at an empty line; the per-port counts ("80/TCP: 6 wrong cells") go too.
-func withoutTables(lines []string) []string {
-	var kept []string
-	inTable := false
-	for _, l := range lines {
-		switch {
-		case l == "expected" || l == "observed" || strings.HasPrefix(l, "diff "):
-			inTable = true
-		case l == "":
-			inTable = false
-		case !inTable && !portCount.MatchString(l):
-			kept = append(kept, l)
-		}
-	}
-	return kept
-}
-
-// portCount matches a failure message's per-port count of wrong cells.
-var portCount = regexp.MustCompile(`^\d+/[A-Z]+: \d+ wrong cells?$`)
-
-// caseVerdict names a failed case's kind: failed, or divergent when only
-// implementation-defined cells were wrong.
-func caseVerdict(c reports.Case) string {
-	if c.Divergent() {
-		return "divergent"
-	}
-	return "failed"
 }
 
 // printRunSummary prints the run's counts, divergences and cells not
